@@ -1,0 +1,395 @@
+// Package config loads Herald's configuration from the environment and an
+// optional .env file, and validates it once at start-up.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is Herald's validated configuration.
+type Config struct {
+	Addr    string
+	BaseURL *url.URL
+	// DB is a SQLite path or a postgres:// URL.
+	DB string
+	// DataDir holds the generated secret and other local state.
+	DataDir string
+	// Secret signs tokens; OldSecrets still verify links made before a rotation.
+	Secret     []byte
+	OldSecrets [][]byte
+	// SecretGenerated is true when Secret was generated for a localhost run.
+	SecretGenerated bool
+
+	SMTP            []SMTPServer
+	SMTPConnections int
+	SendRate        float64
+	From            string
+	FromName        string
+
+	AdminEmail    string
+	AdminPassword string
+
+	AllowedOrigins []string
+	TrustedProxies []string
+	SignupLimit    int
+	MaxBodyBytes   int64
+	// MinSubmitTime is the time trap: forms submitted sooner are from bots.
+	MinSubmitTime time.Duration
+	// DisposableDomainsFile adds domains to the built-in blocklist.
+	DisposableDomainsFile string
+
+	SiteName        string
+	SiteURL         string
+	PostalAddress   string
+	ConsentText     string
+	PrivacyURL      string
+	PrivacyVersion  string
+	RequireConsent  bool
+	ConfirmTTL      time.Duration
+	DefaultSections []string
+
+	LogLevel string
+	LogJSON  bool
+}
+
+// SMTPServer is one relay parsed from HERALD_SMTP_URL.
+type SMTPServer struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	// TLS is none, starttls or tls.
+	TLS string
+}
+
+// Addr returns host:port.
+func (s SMTPServer) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// DevMailbox reports whether outgoing mail is kept in the dev mailbox.
+func (c *Config) DevMailbox() bool { return len(c.SMTP) == 0 }
+
+// IsLocal reports whether the base URL points at this machine.
+func (c *Config) IsLocal() bool { return isLocalHost(c.BaseURL.Hostname()) }
+
+// Secure reports whether Herald is served over https.
+func (c *Config) Secure() bool { return c.BaseURL.Scheme == "https" }
+
+// Load reads the environment, with values from envFile (if it exists) filling
+// in what the environment does not set. getenv is os.Getenv in production.
+func Load(getenv func(string) string, envFile string) (*Config, error) {
+	fileVals := map[string]string{}
+	if envFile != "" {
+		if _, err := os.Stat(envFile); err == nil {
+			vals, err := godotenv.Read(envFile)
+			if err != nil {
+				return nil, fmt.Errorf("config: reading %s: %w", envFile, err)
+			}
+			fileVals = vals
+		}
+	}
+	get := func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return fileVals[k]
+	}
+	return parse(get)
+}
+
+type parser struct {
+	get  func(string) string
+	errs []error
+}
+
+func (p *parser) fail(key, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+func (p *parser) str(key, def string) string {
+	if v := strings.TrimSpace(p.get(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) integer(key string, def, min, max int) int {
+	v := p.get(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < min || n > max {
+		p.fail(key, "%q is not a whole number between %d and %d", v, min, max)
+		return def
+	}
+	return n
+}
+
+func (p *parser) float(key string, def, min, max float64) float64 {
+	v := p.get(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || n < min || n > max {
+		p.fail(key, "%q is not a number between %g and %g", v, min, max)
+		return def
+	}
+	return n
+}
+
+func (p *parser) duration(key string, def, min time.Duration) time.Duration {
+	v := p.get(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < min {
+		p.fail(key, "%q is not a duration of at least %s (write it like 72h or 30m)", v, min)
+		return def
+	}
+	return d
+}
+
+func (p *parser) boolean(key string, def bool) bool {
+	v := p.get(key)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		p.fail(key, "%q is not true or false", v)
+		return def
+	}
+	return b
+}
+
+func (p *parser) list(key string) []string {
+	var out []string
+	for _, s := range strings.Split(p.get(key), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parse(get func(string) string) (*Config, error) {
+	p := &parser{get: get}
+	c := &Config{}
+	c.Addr = p.str("HERALD_ADDR", ":8080")
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		p.fail("HERALD_ADDR", "%q is not host:port (for example :8080 or 127.0.0.1:8080)", c.Addr)
+	}
+	base := p.str("HERALD_BASE_URL", "")
+	if base == "" {
+		_, port, _ := net.SplitHostPort(c.Addr)
+		if port == "" {
+			port = "8080"
+		}
+		base = "http://localhost:" + port
+	}
+	u, err := url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail("HERALD_BASE_URL", "%q is not an http:// or https:// URL", base)
+		u, _ = url.Parse("http://localhost:8080")
+	}
+	c.BaseURL = u
+
+	c.DB = p.str("HERALD_DB", "herald.db")
+	if strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://") {
+		if _, err := url.Parse(c.DB); err != nil {
+			p.fail("HERALD_DB", "not a valid postgres:// URL: %v", err)
+		}
+		c.DataDir = p.str("HERALD_DATA_DIR", ".")
+	} else {
+		c.DataDir = p.str("HERALD_DATA_DIR", filepath.Dir(c.DB))
+	}
+
+	c.SMTP = p.smtp("HERALD_SMTP_URL")
+	c.SMTPConnections = p.integer("HERALD_SMTP_CONNECTIONS", 4, 1, 256)
+	c.SendRate = p.float("HERALD_SEND_RATE", 0, 0, 1e6)
+	c.From = p.str("HERALD_FROM", "Herald <newsletter@"+hostOnly(u)+">")
+	if a, err := mail.ParseAddress(c.From); err != nil || strings.ContainsAny(c.From, "\r\n") {
+		p.fail("HERALD_FROM", "%q is not an address like \"Daily News <news@example.com>\"", c.From)
+	} else {
+		c.FromName = a.Name
+	}
+
+	c.AdminEmail = p.str("HERALD_ADMIN_EMAIL", "")
+	c.AdminPassword = p.get("HERALD_ADMIN_PASSWORD")
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		p.fail("HERALD_ADMIN_EMAIL", "set both HERALD_ADMIN_EMAIL and HERALD_ADMIN_PASSWORD, or neither")
+	} else if c.AdminPassword != "" && len(c.AdminPassword) < 10 {
+		p.fail("HERALD_ADMIN_PASSWORD", "must be at least 10 characters")
+	}
+
+	c.AllowedOrigins = p.list("HERALD_ALLOWED_ORIGINS")
+	for _, o := range c.AllowedOrigins {
+		ou, err := url.Parse(o)
+		if o != "*" && (err != nil || ou.Scheme == "" || ou.Host == "" || ou.Path != "") {
+			p.fail("HERALD_ALLOWED_ORIGINS", "%q is not an origin like https://www.example.com", o)
+		}
+	}
+	c.TrustedProxies = p.list("HERALD_TRUSTED_PROXIES")
+	for _, tp := range c.TrustedProxies {
+		if net.ParseIP(tp) == nil {
+			if _, _, err := net.ParseCIDR(tp); err != nil {
+				p.fail("HERALD_TRUSTED_PROXIES", "%q is not an IP address or CIDR range", tp)
+			}
+		}
+	}
+	c.SignupLimit = p.integer("HERALD_SIGNUP_LIMIT", 30, 1, 1_000_000)
+	c.MaxBodyBytes = int64(p.integer("HERALD_MAX_BODY_BYTES", 64<<10, 1<<10, 64<<20))
+	c.MinSubmitTime = p.duration("HERALD_MIN_SUBMIT_TIME", 2*time.Second, 0)
+	c.DisposableDomainsFile = p.str("HERALD_DISPOSABLE_DOMAINS_FILE", "")
+	if c.DisposableDomainsFile != "" {
+		if _, err := os.Stat(c.DisposableDomainsFile); err != nil {
+			p.fail("HERALD_DISPOSABLE_DOMAINS_FILE", "cannot read %q", c.DisposableDomainsFile)
+		}
+	}
+
+	c.SiteName = p.str("HERALD_SITE_NAME", "The Daily Herald")
+	c.SiteURL = p.str("HERALD_SITE_URL", c.BaseURL.String())
+	c.PostalAddress = p.str("HERALD_POSTAL_ADDRESS", "1 Example Street, London EC1A 1AA, United Kingdom")
+	c.ConsentText = p.str("HERALD_CONSENT_TEXT", "Yes, email me the stories I chose. I can unsubscribe at any time.")
+	c.PrivacyURL = p.str("HERALD_PRIVACY_URL", c.SiteURL+"/privacy")
+	c.PrivacyVersion = p.str("HERALD_PRIVACY_VERSION", "2026-01")
+	c.RequireConsent = p.boolean("HERALD_REQUIRE_CONSENT", true)
+	c.ConfirmTTL = p.duration("HERALD_CONFIRM_TTL", 72*time.Hour, time.Minute)
+	c.DefaultSections = p.list("HERALD_DEFAULT_SECTIONS")
+
+	c.LogLevel = strings.ToLower(p.str("HERALD_LOG_LEVEL", "info"))
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p.fail("HERALD_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	c.LogJSON = p.str("HERALD_LOG_FORMAT", "text") == "json"
+
+	secret := p.get("HERALD_SECRET")
+	switch {
+	case secret != "" && len(secret) < 32:
+		p.fail("HERALD_SECRET", "must be at least 32 characters (try: openssl rand -hex 32)")
+	case secret != "":
+		c.Secret = []byte(secret)
+	}
+	for _, old := range p.list("HERALD_OLD_SECRETS") {
+		c.OldSecrets = append(c.OldSecrets, []byte(old))
+	}
+
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	if c.Secret == nil {
+		if !c.IsLocal() {
+			return nil, errors.New("HERALD_SECRET: required when HERALD_BASE_URL is not localhost (try: openssl rand -hex 32)")
+		}
+		s, err := localSecret(c.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("HERALD_SECRET: unset, and no local secret could be kept: %w", err)
+		}
+		c.Secret, c.SecretGenerated = s, true
+	}
+	return c, nil
+}
+
+func (p *parser) smtp(key string) []SMTPServer {
+	var out []SMTPServer
+	for _, raw := range p.list(key) {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			p.fail(key, "%q is not like smtp://user:pass@host:587?tls=starttls", redact(raw))
+			continue
+		}
+		s := SMTPServer{Host: u.Hostname(), TLS: u.Query().Get("tls")}
+		if s.TLS == "" {
+			s.TLS = "starttls"
+			if u.Scheme == "smtps" {
+				s.TLS = "tls"
+			}
+		}
+		if s.TLS != "none" && s.TLS != "starttls" && s.TLS != "tls" {
+			p.fail(key, "tls=%q must be none, starttls or tls", s.TLS)
+			continue
+		}
+		switch port := u.Port(); {
+		case port != "":
+			n, err := strconv.Atoi(port)
+			if err != nil || n < 1 || n > 65535 {
+				p.fail(key, "port %q is not a port number", port)
+				continue
+			}
+			s.Port = n
+		case s.TLS == "tls":
+			s.Port = 465
+		default:
+			s.Port = 587
+		}
+		if u.User != nil {
+			s.Username = u.User.Username()
+			s.Password, _ = u.User.Password()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return raw
+}
+
+func hostOnly(u *url.URL) string {
+	h := u.Hostname()
+	if isLocalHost(h) {
+		return "localhost"
+	}
+	return h
+}
+
+func isLocalHost(h string) bool {
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// localSecret reads, or creates, the secret kept in dir for localhost runs.
+func localSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "herald.secret")
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= 32 {
+			return []byte(s), nil
+		}
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(buf)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}

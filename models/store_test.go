@@ -1,0 +1,95 @@
+package models_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"herald/models"
+	"herald/models/testdb"
+)
+
+func TestClaimLeaseAndRecord(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, _ string, s *models.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+		var ds []*models.Delivery
+		for i := 0; i < 5; i++ {
+			ds = append(ds, &models.Delivery{Kind: models.KindTest, ToAddress: "a@example.com", Status: models.DeliveryPending, NextAttemptAt: now})
+		}
+		ds[4].NextAttemptAt = now.Add(time.Hour)
+		if err := s.CreateDeliveries(ctx, ds); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ClaimDeliveries(ctx, now, time.Minute, 3)
+		if err != nil || len(got) != 3 {
+			t.Fatalf("claim: %d rows, %v", len(got), err)
+		}
+		for _, d := range got {
+			if d.Status != models.DeliverySending || d.Attempts != 1 {
+				t.Fatalf("claimed row %+v", d)
+			}
+		}
+		rest, _ := s.ClaimDeliveries(ctx, now, time.Minute, 10)
+		if len(rest) != 1 {
+			t.Fatalf("second claim took %d rows, want the 1 due row left", len(rest))
+		}
+		// The lease of the first three runs out: they come back.
+		n, err := s.ReclaimExpiredLeases(ctx, now.Add(2*time.Minute))
+		if err != nil || n != 4 {
+			t.Fatalf("reclaim = %d, %v; want 4", n, err)
+		}
+		again, _ := s.ClaimDeliveries(ctx, now.Add(2*time.Minute), time.Minute, 10)
+		if len(again) != 4 {
+			t.Fatalf("reclaimed claim = %d rows", len(again))
+		}
+		res := []models.DeliveryResult{
+			{ID: again[0].ID, Status: models.DeliverySent},
+			{ID: again[1].ID, Status: models.DeliveryFailed, Error: "550 no such user"},
+			{ID: again[2].ID, Status: models.DeliveryPending, Error: "451 later", NextAttemptAt: now.Add(time.Hour)},
+			{ID: again[3].ID, Status: models.DeliveryPending, GiveBackAttempt: true},
+		}
+		if err := s.RecordDeliveryResults(ctx, now, res); err != nil {
+			t.Fatal(err)
+		}
+		counts, _ := s.DeliveryCounts(ctx)
+		if counts[models.DeliverySent] != 1 || counts[models.DeliveryFailed] != 1 || counts[models.DeliveryPending] != 3 {
+			t.Fatalf("counts = %v", counts)
+		}
+		d, _ := s.DeliveryByID(ctx, again[3].ID)
+		if d.Attempts != 1 {
+			t.Fatalf("given-back attempt count = %d, want 1", d.Attempts)
+		}
+	})
+}
+
+func TestConsentChainDetectsEdits(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dsn string, s *models.Store) {
+		ctx := context.Background()
+		sub := &models.Subscriber{Email: "a@example.com", EmailNorm: "a@example.com", Status: models.StatusPending}
+		if err := s.CreateSubscribers(ctx, []*models.Subscriber{sub}); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)
+		evs := []*models.ConsentEvent{
+			{SubscriberID: sub.ID, Kind: models.ConsentSignup, At: at, IP: "192.0.2.1", UserAgent: "UA", ConsentText: "Yes"},
+			{SubscriberID: sub.ID, Kind: models.ConsentConfirm, At: at.Add(time.Minute), IP: "192.0.2.1"},
+		}
+		if err := s.AppendConsentEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendConsentEvents(ctx, []*models.ConsentEvent{{SubscriberID: sub.ID, Kind: models.ConsentUnsubscribe, At: at.Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+		n, brk, err := s.VerifyConsentChains(ctx)
+		if err != nil || brk != nil || n != 3 {
+			t.Fatalf("verify intact = %d, %v, %v", n, brk, err)
+		}
+		// Rewrite the consent wording of the first event behind the Store's back.
+		testdb.Exec(t, dsn, "UPDATE consent_events SET consent_text = ? WHERE id = ?", "No", evs[0].ID)
+		_, brk, err = s.VerifyConsentChains(ctx)
+		if err != nil || brk == nil || brk.EventID != evs[0].ID {
+			t.Fatalf("verify after edit = %v, %v; want a break at event %d", brk, err, evs[0].ID)
+		}
+	})
+}
