@@ -6,6 +6,7 @@ package mailer
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Message is one email ready to send. Every header value is checked for
@@ -26,8 +27,11 @@ type Message struct {
 	// ListID and FeedbackID set List-Id and Feedback-ID when not empty.
 	ListID     string
 	FeedbackID string
-	// Headers are extra headers, in the order given.
+	// Headers are extra headers. Each name may appear once and may not be
+	// one Build sets itself.
 	Headers [][2]string
+	// Date is the Date header; zero means the time of building.
+	Date time.Time
 }
 
 // Sender sends one message. Implementations are safe for concurrent use.
@@ -46,6 +50,7 @@ type SendError struct {
 	Err      error
 }
 
+// Error says whether the failure is permanent and gives the SMTP reply.
 func (e *SendError) Error() string {
 	kind := "temporary"
 	if e.Permanent {
@@ -57,4 +62,5 @@ func (e *SendError) Error() string {
 	return fmt.Sprintf("%s error: %v", kind, e.Err)
 }
 
+// Unwrap returns the underlying error, so errors.Is and errors.As see it.
 func (e *SendError) Unwrap() error { return e.Err }

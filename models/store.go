@@ -55,7 +55,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
 	if IsPostgres(dsn) {
-		db, err := gorm.Open(postgres.Open(dsn), gcfg)
+		// pgx caches prepared statements per connection already; GORM's own
+		// cache would prepare on the pool from inside transactions and can
+		// exhaust it under load.
+		pcfg := *gcfg
+		pcfg.PrepareStmt = false
+		db, err := gorm.Open(postgres.Open(dsn), &pcfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -92,7 +97,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		wparams[k] = v
 	}
 	wparams.Set("_txlock", "immediate")
-	w, err := gorm.Open(sqlite.Open("file:"+dsn+"?"+wparams.Encode()), gcfg)
+	// No prepared-statement cache on the writer: GORM prepares a statement
+	// on the pool the first time a transaction uses it, and with one writer
+	// connection held by that transaction the prepare would wait forever.
+	wcfg := *gcfg
+	wcfg.PrepareStmt = false
+	w, err := gorm.Open(sqlite.Open("file:"+dsn+"?"+wparams.Encode()), &wcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 	}

@@ -195,12 +195,13 @@ func SuppressionHash(norm string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Suppress adds an address (by its normalised form) to the suppression list.
+// Suppress adds an address (by its normalised form) to the suppression list;
+// an address already listed keeps its first reason.
 func (s *Store) Suppress(ctx context.Context, norm, reason string, at time.Time) error {
 	row := Suppression{Hash: SuppressionHash(norm), Reason: reason, CreatedAt: at}
 	err := s.w.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "hash"}},
-		DoUpdates: clause.AssignmentColumns([]string{"reason"}),
+		DoNothing: true,
 	}).Create(&row).Error
 	if err != nil {
 		return fmt.Errorf("suppress: %w", err)
@@ -231,7 +232,7 @@ func (s *Store) Suppressions(ctx context.Context, norms []string) (map[string]st
 	}
 	for start := 0; start < len(hashes); start += 500 {
 		var rows []Suppression
-		if err := s.w.WithContext(ctx).Where("hash IN ?", hashes[start:min(start+500, len(hashes))]).Find(&rows).Error; err != nil {
+		if err := s.r.WithContext(ctx).Where("hash IN ?", hashes[start:min(start+500, len(hashes))]).Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("suppressions: %w", err)
 		}
 		for _, r := range rows {
@@ -253,4 +254,36 @@ func (s *Store) SubscriberCounts(ctx context.Context) (map[string]int64, error) 
 		out[r.Status] = r.N
 	}
 	return out, err
+}
+
+// SubscribersAfter returns up to limit subscribers with id > afterID, in id
+// order, leaving out erased ones (keyset pagination for streaming exports).
+func (s *Store) SubscribersAfter(ctx context.Context, afterID int64, limit int) ([]Subscriber, error) {
+	var out []Subscriber
+	err := s.r.WithContext(ctx).Where("id > ? AND status <> ?", afterID, StatusErased).Order("id").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+// SubscriptionsOf returns the subscriptions of these subscribers, keyed by
+// subscriber id, each list ordered by section slug.
+func (s *Store) SubscriptionsOf(ctx context.Context, ids []int64) (map[int64][]SubscriptionView, error) {
+	out := map[int64][]SubscriptionView{}
+	for start := 0; start < len(ids); start += 500 {
+		var rows []struct {
+			SubscriberID int64
+			SubscriptionView
+		}
+		err := s.r.WithContext(ctx).Table("subscriptions").
+			Select("subscriptions.subscriber_id, subscriptions.section_id, sections.slug, sections.name, subscriptions.frequency").
+			Joins("JOIN sections ON sections.id = subscriptions.section_id").
+			Where("subscriptions.subscriber_id IN ?", ids[start:min(start+500, len(ids))]).
+			Order("sections.slug").Scan(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("subscriptions of: %w", err)
+		}
+		for _, r := range rows {
+			out[r.SubscriberID] = append(out[r.SubscriberID], r.SubscriptionView)
+		}
+	}
+	return out, nil
 }

@@ -61,7 +61,7 @@ func (t *Tokens) Verify(p Purpose, token string, now time.Time) (int64, time.Tim
 	if len(token) > 64 {
 		return 0, time.Time{}, ErrTokenInvalid
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) < 1+2+macLen {
 		return 0, time.Time{}, ErrTokenInvalid
 	}

@@ -1,0 +1,244 @@
+// Package accounts holds the people and programs allowed into Herald's
+// admin side: admin users and their passwords, sessions, and API keys.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"herald/models"
+)
+
+// Session lifetimes: a session ends after IdleTimeout without a request, and
+// in any case MaxAge after login.
+const (
+	IdleTimeout = 12 * time.Hour
+	MaxAge      = 7 * 24 * time.Hour
+)
+
+// Errors.
+var (
+	ErrBadCredentials = errors.New("the email or password is not right")
+	ErrNoSession      = errors.New("not logged in")
+	ErrBadKey         = errors.New("the API key is not valid")
+	ErrEmailTaken     = errors.New("an admin user with this email already exists")
+)
+
+// Config configures Accounts.
+type Config struct {
+	// BcryptCost is the password hashing cost (default bcrypt.DefaultCost+2).
+	BcryptCost int
+	Now        func() time.Time
+}
+
+// Accounts manages admin users, sessions and API keys.
+type Accounts struct {
+	store *models.Store
+	cost  int
+	now   func() time.Time
+	// dummy is compared against when the email is unknown, so a login
+	// takes as long whether or not the account exists.
+	dummy []byte
+}
+
+// New returns Accounts on store.
+func New(store *models.Store, cfg Config) *Accounts {
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = bcrypt.DefaultCost + 2
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	dummy, _ := bcrypt.GenerateFromPassword([]byte("not a password"), cfg.BcryptCost)
+	return &Accounts{store: store, cost: cfg.BcryptCost, now: cfg.Now, dummy: dummy}
+}
+
+// ValidatePassword returns a message for the person if pw is too weak.
+func ValidatePassword(pw string) string {
+	switch {
+	case len(pw) < 10:
+		return "Use at least 10 characters."
+	case len(pw) > 72:
+		return "Use at most 72 characters."
+	}
+	return ""
+}
+
+// CreateUser adds an admin user with a bcrypt-hashed password.
+func (a *Accounts) CreateUser(ctx context.Context, email, password, role string) (*models.AdminUser, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" || !strings.Contains(email, "@") || strings.ContainsAny(email, "\r\n ") {
+		return nil, errors.New("enter a valid email address")
+	}
+	if msg := ValidatePassword(password); msg != "" {
+		return nil, errors.New(msg)
+	}
+	if role != models.RoleAdmin && role != models.RoleEditor {
+		return nil, fmt.Errorf("role must be %s or %s", models.RoleAdmin, models.RoleEditor)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), a.cost)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now().UTC()
+	u := &models.AdminUser{Email: email, PasswordHash: string(hash), Role: role, CreatedAt: now, UpdatedAt: now}
+	if err := a.store.CreateAdminUser(ctx, u); err != nil {
+		if models.IsUniqueViolation(err) {
+			return nil, ErrEmailTaken
+		}
+		return nil, err
+	}
+	return u, nil
+}
+
+// EnsureUser creates the user unless one with this email exists.
+func (a *Accounts) EnsureUser(ctx context.Context, email, password, role string) (created bool, err error) {
+	if _, err := a.store.AdminUserByEmail(ctx, strings.ToLower(strings.TrimSpace(email))); err == nil {
+		return false, nil
+	}
+	if _, err := a.CreateUser(ctx, email, password, role); err != nil && !errors.Is(err, ErrEmailTaken) {
+		return false, err
+	}
+	return true, nil
+}
+
+// HasUsers reports whether any admin user exists.
+func (a *Accounts) HasUsers(ctx context.Context) (bool, error) {
+	n, err := a.store.CountAdminUsers(ctx)
+	return n > 0, err
+}
+
+// Authenticate checks an email and password.
+func (a *Accounts) Authenticate(ctx context.Context, email, password string) (*models.AdminUser, error) {
+	u, err := a.store.AdminUserByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	if err != nil {
+		_ = bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, ErrBadCredentials
+		}
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		return nil, ErrBadCredentials
+	}
+	return u, nil
+}
+
+// NewSession starts a session for a user and returns the cookie value.
+func (a *Accounts) NewSession(ctx context.Context, userID int64) (string, *models.Session, error) {
+	value := randomString(32)
+	now := a.now().UTC()
+	sess := &models.Session{
+		ID: hashHex(value), UserID: userID, CSRFToken: randomString(24),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(IdleTimeout),
+	}
+	if err := a.store.CreateSession(ctx, sess); err != nil {
+		return "", nil, err
+	}
+	return value, sess, nil
+}
+
+// Session returns the live session for a cookie value and its user, and
+// extends the idle expiry (never past MaxAge after login).
+func (a *Accounts) Session(ctx context.Context, cookie string) (*models.Session, *models.AdminUser, error) {
+	if cookie == "" || len(cookie) > 128 {
+		return nil, nil, ErrNoSession
+	}
+	now := a.now().UTC()
+	sess, u, err := a.store.SessionWithUser(ctx, hashHex(cookie), now)
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, nil, ErrNoSession
+		}
+		return nil, nil, err
+	}
+	if now.Sub(sess.CreatedAt) > MaxAge {
+		_ = a.store.DeleteSession(ctx, sess.ID)
+		return nil, nil, ErrNoSession
+	}
+	// Touch at most once a minute: a page load should not always write.
+	if now.Sub(sess.LastSeenAt) > time.Minute {
+		exp := now.Add(IdleTimeout)
+		if limit := sess.CreatedAt.Add(MaxAge); exp.After(limit) {
+			exp = limit
+		}
+		_ = a.store.TouchSession(ctx, sess.ID, now, exp)
+	}
+	return sess, u, nil
+}
+
+// EndSession logs a session out.
+func (a *Accounts) EndSession(ctx context.Context, cookie string) error {
+	return a.store.DeleteSession(ctx, hashHex(cookie))
+}
+
+// KeyPrefix starts every API key, so a leaked one is easy to recognise.
+const KeyPrefix = "hld_"
+
+// CreateAPIKey makes a new API key and returns it; only its hash is kept.
+func (a *Accounts) CreateAPIKey(ctx context.Context, name, scopes string) (string, *models.APIKey, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", nil, errors.New("the key needs a name")
+	}
+	if scopes == "" {
+		scopes = "*"
+	}
+	key := KeyPrefix + randomString(32)
+	k := &models.APIKey{Name: name, Prefix: key[:len(KeyPrefix)+6], Hash: hashHex(key), Scopes: scopes, CreatedAt: a.now().UTC()}
+	if err := a.store.CreateAPIKey(ctx, k); err != nil {
+		return "", nil, err
+	}
+	return key, k, nil
+}
+
+// AuthenticateKey returns the API key record for a presented key.
+func (a *Accounts) AuthenticateKey(ctx context.Context, key string) (*models.APIKey, error) {
+	if !strings.HasPrefix(key, KeyPrefix) || len(key) > 128 {
+		return nil, ErrBadKey
+	}
+	k, err := a.store.APIKeyByHash(ctx, hashHex(key))
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, ErrBadKey
+		}
+		return nil, err
+	}
+	if k.LastUsedAt == nil || a.now().Sub(*k.LastUsedAt) > time.Minute {
+		_ = a.store.TouchAPIKey(ctx, k.ID, a.now())
+	}
+	return k, nil
+}
+
+// HasScope reports whether a key may do what scope names ("*" is all).
+func HasScope(k *models.APIKey, scope string) bool {
+	for _, s := range strings.Fields(strings.ReplaceAll(k.Scopes, ",", " ")) {
+		if s == "*" || s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// RandomToken returns a random URL-safe token of n bytes of entropy.
+func RandomToken(n int) string { return randomString(n) }
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"strings"
+
+	"herald/accounts"
+	"herald/config"
+	"herald/delivery"
+	"herald/mailer"
+	"herald/models"
+	"herald/subscribers"
+	"herald/templates"
+)
+
+// app is Herald's assembled parts, built once from the configuration.
+type app struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *models.Store
+	tpl     *templates.Set
+	subs    *subscribers.Service
+	acc     *accounts.Accounts
+	worker  *delivery.Worker
+	closers []func() error
+}
+
+func loadConfig(e *env) (*config.Config, bool) {
+	cfg, err := config.Load(e.getenv, ".env")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "herald: configuration error:\n")
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(e.stderr, "  %s\n", line)
+		}
+		return nil, false
+	}
+	return cfg, true
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore opens and migrates the database.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*models.Store, error) {
+	store, err := models.Open(ctx, cfg.DB, models.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// buildApp assembles the services; the caller closes it.
+func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, store: store, closers: []func() error{store.Close}}
+	if err := a.build(); err != nil {
+		_ = a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) build() error {
+	cfg := a.cfg
+	tpl, err := templates.New()
+	if err != nil {
+		return err
+	}
+	a.tpl = tpl
+	block, err := subscribers.NewBlocklist(cfg.DisposableDomainsFile)
+	if err != nil {
+		return err
+	}
+	tokens := subscribers.NewTokens(cfg.Secret, cfg.OldSecrets...)
+	fromAddr, _ := mail.ParseAddress(cfg.From)
+	domain := "localhost"
+	if fromAddr != nil {
+		domain = subscribers.DomainOf(strings.ToLower(fromAddr.Address))
+	}
+	var wake func()
+	a.subs = subscribers.New(a.store, subscribers.Config{
+		Tokens: tokens, ConfirmTTL: cfg.ConfirmTTL, ConsentText: cfg.ConsentText,
+		PolicyVersion: cfg.PrivacyVersion, RequireConsent: cfg.RequireConsent,
+		DefaultSections: cfg.DefaultSections, Blocklist: block, MessageDomain: domain,
+		OnEnqueue: func() { wake() }, Logger: a.log,
+	})
+	a.acc = accounts.New(a.store, accounts.Config{})
+	site := templates.Site{
+		Name: cfg.SiteName, URL: cfg.SiteURL, PrivacyURL: cfg.PrivacyURL,
+		PostalAddress: cfg.PostalAddress, BaseURL: cfg.BaseURL.String(),
+	}
+	mails, err := subscribers.NewMails(subscribers.MailConfig{
+		Templates: tpl, Tokens: tokens, Site: site, From: cfg.From,
+		ListID: fmt.Sprintf("%s <newsletter.%s>", cfg.SiteName, domain),
+	})
+	if err != nil {
+		return err
+	}
+	var sender mailer.Sender
+	if cfg.DevMailbox() {
+		sender = mailer.NewDevMailbox(a.store)
+	} else {
+		pool, err := mailer.NewSMTP(mailer.SMTPConfig{
+			Servers: cfg.SMTP, Connections: cfg.SMTPConnections, Logger: a.log,
+		})
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, pool.Close)
+		sender = pool
+	}
+	a.worker = delivery.New(delivery.Config{
+		Store: a.store, Sender: sender, Concurrency: cfg.SMTPConnections, Logger: a.log,
+		Renderers: map[string]delivery.Renderer{
+			models.KindConfirmation: mails,
+			models.KindNotice:       mails,
+		},
+	})
+	wake = a.worker.Wake
+	return nil
+}
+
+func (a *app) close() error {
+	var first error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// firstRun makes a fresh install usable at once: a sample section so the
+// form works, the admin from HERALD_ADMIN_EMAIL/PASSWORD, or else a
+// one-time setup token (returned) when no admin exists yet.
+func (a *app) firstRun(ctx context.Context) (setupToken string, err error) {
+	n, err := a.store.CountSections(ctx)
+	if err != nil {
+		return "", err
+	}
+	if n == 0 {
+		sec := &models.Section{Slug: "politics-uk", Name: "Politics UK", Description: "Westminster, the devolved governments and the stories behind the votes."}
+		if err := a.store.CreateSection(ctx, sec); err != nil && !models.IsUniqueViolation(err) {
+			return "", err
+		}
+		a.log.InfoContext(ctx, "created a sample section", slog.String("slug", sec.Slug))
+	}
+	if a.cfg.AdminEmail != "" {
+		created, err := a.acc.EnsureUser(ctx, a.cfg.AdminEmail, a.cfg.AdminPassword, models.RoleAdmin)
+		if err != nil {
+			return "", fmt.Errorf("HERALD_ADMIN_EMAIL: %w", err)
+		}
+		if created {
+			a.log.InfoContext(ctx, "created the admin user from HERALD_ADMIN_EMAIL", slog.String("email", a.cfg.AdminEmail))
+		}
+	}
+	has, err := a.acc.HasUsers(ctx)
+	if err != nil || has {
+		return "", err
+	}
+	return accounts.RandomToken(24), nil
+}
+
+func fail(e *env, format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "herald: "+format+"\n", args...)
+	return 1
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"herald/config"
+	"herald/handlers"
+)
+
+func cmdBenchSignup(e *env, args []string) int {
+	fs := flag.NewFlagSet("bench signup", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	clientsFlag := fs.String("clients", "16,64", "comma-separated concurrent client counts, one round each")
+	duration := fs.Duration("duration", 10*time.Second, "how long each round sends signups")
+	db := fs.String("db", "", "database: a SQLite path or postgres:// URL (default: a new SQLite file in a temp dir)")
+	conns := fs.Int("connections", 4, "SMTP connections (HERALD_SMTP_CONNECTIONS)")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "Usage: herald bench signup [flags]\n\nRuns Herald in this process against an SMTP sink in another process, sends\nsignups through the real HTTP stack (POST /api/v1/subscribe) from N\nconcurrent clients, and reports signups per second, p50/p99 latency and the\ndelay from each signup's answer to its confirmation being accepted by the\nSMTP server.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitFlag(err)
+	}
+	var rounds []int
+	for _, s := range strings.Split(*clientsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(e.stderr, "herald bench signup: --clients %q is not a list of positive numbers\n", *clientsFlag)
+			return 2
+		}
+		rounds = append(rounds, n)
+	}
+
+	sink, err := startSink(e.ctx)
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	defer sink.stop()
+
+	dir, err := os.MkdirTemp("", "herald-bench-")
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	if *db == "" {
+		*db = filepath.Join(dir, "bench.db")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	vals := map[string]string{
+		"HERALD_DB": *db, "HERALD_BASE_URL": "http://" + ln.Addr().String(), "HERALD_ADDR": ln.Addr().String(),
+		"HERALD_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "HERALD_SMTP_CONNECTIONS": strconv.Itoa(*conns),
+		"HERALD_SIGNUP_LIMIT": "1000000", "HERALD_MIN_SUBMIT_TIME": "0s", "HERALD_SECRET": hex.EncodeToString(secret),
+		"HERALD_LOG_LEVEL": "warn", "HERALD_DATA_DIR": dir,
+	}
+	cfg, err := config.Load(func(k string) string { return vals[k] }, "")
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	log := newLogger(cfg, e.stderr)
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	a, err := buildApp(ctx, cfg, log)
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	defer a.close()
+	if _, err := a.firstRun(ctx); err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	srv, err := handlers.New(handlers.Deps{Config: cfg, Store: a.store, Subscribers: a.subs, Accounts: a.acc,
+		Templates: a.tpl, Logger: log, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	served := make(chan int, 1)
+	go func() { served <- serveUntilDone(ctx, a, srv, ln, slog.New(slog.DiscardHandler)) }()
+
+	backend := "SQLite"
+	if strings.HasPrefix(*db, "postgres") {
+		backend = "Postgres"
+	}
+	fmt.Fprintf(e.stdout, "herald bench signup: %s, %d SMTP connections, sink in process %d, %s per round\n\n",
+		backend, *conns, sink.cmd.Process.Pid, *duration)
+	fmt.Fprintf(e.stdout, "%8s %10s %12s %10s %10s %10s %14s %14s %10s\n",
+		"clients", "signups", "signups/s", "p50", "p99", "max", "confirm p50", "confirm p99", "confirmed")
+	url := "http://" + ln.Addr().String() + "/api/v1/subscribe"
+	for i, clients := range rounds {
+		r := runSignupRound(ctx, url, i, clients, *duration)
+		confirmed, delays := sink.waitFor(r.done, 60*time.Second)
+		fmt.Fprintf(e.stdout, "%8d %10d %12.0f %10s %10s %10s %14s %14s %9d%%\n",
+			clients, len(r.done), float64(len(r.done))/r.elapsed.Seconds(),
+			pct(r.latencies, 50), pct(r.latencies, 99), pct(r.latencies, 100),
+			pct(delays, 50), pct(delays, 99), 100*confirmed/max(1, len(r.done)))
+		if r.errors > 0 {
+			fmt.Fprintf(e.stdout, "         %d requests failed (%s)\n", r.errors, r.firstErr)
+		}
+	}
+	cancel()
+	<-served
+	return 0
+}
+
+type roundResult struct {
+	latencies []time.Duration
+	// done maps each accepted address to when its answer arrived.
+	done     map[string]time.Time
+	elapsed  time.Duration
+	errors   int
+	firstErr string
+}
+
+func runSignupRound(ctx context.Context, url string, round, clients int, d time.Duration) roundResult {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var mu sync.Mutex
+	res := roundResult{done: map[string]time.Time{}}
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			var lat []time.Duration
+			done := map[string]time.Time{}
+			errs, first := 0, ""
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				email := fmt.Sprintf("r%d.c%d.n%d@bench.example.com", round, c, i)
+				body := `{"email":"` + email + `","sections":["politics-uk"],"frequency":"daily","consent":true,"source":"bench"}`
+				t0 := time.Now()
+				resp, err := hc.Post(url, "application/json", bytes.NewBufferString(body))
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusAccepted {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				t1 := time.Now()
+				if err != nil {
+					errs++
+					if first == "" {
+						first = err.Error()
+					}
+					continue
+				}
+				lat = append(lat, t1.Sub(t0))
+				done[email] = t1
+			}
+			mu.Lock()
+			res.latencies = append(res.latencies, lat...)
+			for k, v := range done {
+				res.done[k] = v
+			}
+			res.errors += errs
+			if res.firstErr == "" {
+				res.firstErr = first
+			}
+			mu.Unlock()
+		}(c)
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+func pct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s) - 1) * p / 100
+	return s[i].Round(10 * time.Microsecond).String()
+}
+
+// sinkProcess is the SMTP sink child process and what it has accepted.
+type sinkProcess struct {
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	addr     string
+	mu       sync.Mutex
+	accepted map[string]time.Time
+	exited   chan struct{}
+}
+
+func startSink(ctx context.Context) (*sinkProcess, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", "smtp-sink")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start smtp sink: %w", err)
+	}
+	s := &sinkProcess{cmd: cmd, stdin: stdin, accepted: map[string]time.Time{}, exited: make(chan struct{})}
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "LISTENING ") {
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("smtp sink did not start")
+	}
+	s.addr = strings.TrimPrefix(sc.Text(), "LISTENING ")
+	go func() {
+		defer close(s.exited)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) != 3 || f[0] != "ACCEPTED" {
+				continue
+			}
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			s.mu.Lock()
+			s.accepted[strings.ToLower(f[2])] = time.Unix(0, ns)
+			s.mu.Unlock()
+		}
+	}()
+	return s, nil
+}
+
+// waitFor waits until every address in done was accepted (or timeout) and
+// returns how many were, and the delays from answer to acceptance.
+func (s *sinkProcess) waitFor(done map[string]time.Time, timeout time.Duration) (int, []time.Duration) {
+	limit := time.Now().Add(timeout)
+	for {
+		s.mu.Lock()
+		n := 0
+		for email := range done {
+			if _, ok := s.accepted[email]; ok {
+				n++
+			}
+		}
+		s.mu.Unlock()
+		if n == len(done) || time.Now().After(limit) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var delays []time.Duration
+	for email, answered := range done {
+		if at, ok := s.accepted[email]; ok {
+			delays = append(delays, at.Sub(answered))
+		}
+	}
+	return len(delays), delays
+}
+
+func (s *sinkProcess) stop() {
+	_ = s.stdin.Close()
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+	}
+	_ = s.cmd.Wait()
+}

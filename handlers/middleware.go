@@ -1,0 +1,164 @@
+package handlers
+
+import (
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
+)
+
+func (s *Server) recoverPanics() gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
+		s.d.Logger.ErrorContext(c.Request.Context(), "panic", slog.Any("panic", rec), slog.String("path", c.Request.URL.Path))
+		c.AbortWithStatus(http.StatusInternalServerError)
+	})
+}
+
+func (s *Server) logRequests() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		status := c.Writer.Status()
+		level := slog.LevelDebug
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+		s.d.Logger.Log(c.Request.Context(), level, "http request",
+			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+			slog.Int("status", status), slog.Duration("duration", time.Since(start)),
+			slog.String("client_ip", c.ClientIP()))
+		s.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+	}
+}
+
+func (s *Server) securityHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		// Pages may be framed only by Herald itself (the mailbox preview);
+		// the demo page is a stand-in for a news site and is framed by none.
+		h.Set("X-Frame-Options", "SAMEORIGIN")
+		if s.secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		c.Next()
+	}
+}
+
+// bodyLimit caps every request body at HERALD_MAX_BODY_BYTES.
+func (s *Server) bodyLimit() gin.HandlerFunc {
+	limit := s.d.Config.MaxBodyBytes
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > limit {
+			_ = c.Error(errStatus(http.StatusRequestEntityTooLarge, "The request is too large."))
+			c.Abort()
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		c.Next()
+	}
+}
+
+// rateLimit applies the per-client-IP signup limit (HERALD_SIGNUP_LIMIT a
+// minute). The client IP comes from X-Forwarded-For only behind the proxies
+// in HERALD_TRUSTED_PROXIES (Gin's trusted-proxy handling).
+func (s *Server) rateLimit(c *gin.Context) {
+	if wait, ok := s.limiter.allow(c.ClientIP()); !ok {
+		tooMany(c, wait)
+		return
+	}
+	c.Next()
+}
+
+func (s *Server) loginLimit(c *gin.Context) {
+	if wait, ok := s.loginRate.allow(c.ClientIP()); !ok {
+		tooMany(c, wait)
+		return
+	}
+	c.Next()
+}
+
+func tooMany(c *gin.Context, wait time.Duration) {
+	secs := int(math.Ceil(wait.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	c.Header("Retry-After", strconv.Itoa(secs))
+	_ = c.Error(errStatus(http.StatusTooManyRequests, "Too many attempts. Please try again in a minute."))
+	c.Abort()
+}
+
+// cors answers CORS for the public JSON signup API: only origins in
+// HERALD_ALLOWED_ORIGINS (and Herald's own) get the headers; no cookies.
+func (s *Server) cors(c *gin.Context) {
+	origin := c.GetHeader("Origin")
+	if origin != "" && (s.origins[origin] || s.origins["*"]) {
+		h := c.Writer.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Expose-Headers", "Retry-After")
+		h.Set("Access-Control-Max-Age", "600")
+	}
+	if c.Request.Method == http.MethodOptions {
+		c.AbortWithStatus(http.StatusNoContent)
+		return
+	}
+	c.Next()
+}
+
+// ipLimiter is a token bucket per client IP. Idle buckets are swept so the
+// map does not grow without bound.
+type ipLimiter struct {
+	mu      sync.Mutex
+	perMin  int
+	every   time.Duration
+	now     func() time.Time
+	buckets map[string]*bucket
+	calls   int
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newIPLimiter(perWindow int, window time.Duration, now func() time.Time) *ipLimiter {
+	return &ipLimiter{perMin: perWindow, every: window, now: now, buckets: map[string]*bucket{}}
+}
+
+// allow takes a token for ip, or says how long until one is free.
+func (l *ipLimiter) allow(ip string) (time.Duration, bool) {
+	ip = strings.TrimSpace(ip)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	if l.calls%1024 == 0 {
+		for k, b := range l.buckets {
+			if now.Sub(b.seen) > 2*l.every {
+				delete(l.buckets, k)
+			}
+		}
+	}
+	b := l.buckets[ip]
+	if b == nil {
+		b = &bucket{lim: rate.NewLimiter(rate.Every(l.every/time.Duration(l.perMin)), l.perMin)}
+		l.buckets[ip] = b
+	}
+	b.seen = now
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}

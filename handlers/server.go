@@ -1,0 +1,107 @@
+// Package handlers is Herald's HTTP side, on Gin: the public signup form and
+// JSON API, the links in emails, the admin pages and the REST API. Every
+// route is listed in routes.go; handlers hold no SQL and no business rules.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"herald/accounts"
+	"herald/config"
+	"herald/models"
+	"herald/subscribers"
+	"herald/templates"
+)
+
+// Deps are what the handlers need.
+type Deps struct {
+	Config      *config.Config
+	Store       *models.Store
+	Subscribers *subscribers.Service
+	Accounts    *accounts.Accounts
+	Templates   *templates.Set
+	Logger      *slog.Logger
+	// Registry serves /metrics; nil means a fresh one.
+	Registry *prometheus.Registry
+	// SetupToken, when set, enables the one-time /admin/setup/TOKEN page
+	// that creates the first admin user.
+	SetupToken string
+	Now        func() time.Time
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	d         Deps
+	engine    *gin.Engine
+	site      templates.Site
+	limiter   *ipLimiter
+	loginRate *ipLimiter
+	origins   map[string]bool
+	metrics   *metrics
+	secure    bool
+}
+
+// New builds the router. It fails when a page the routes use is missing.
+func New(d Deps) (*Server, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if err := d.Templates.Require(pageNames, nil); err != nil {
+		return nil, err
+	}
+	cfg := d.Config
+	s := &Server{
+		d: d,
+		site: templates.Site{
+			Name: cfg.SiteName, URL: cfg.SiteURL, PrivacyURL: cfg.PrivacyURL,
+			PostalAddress: cfg.PostalAddress, BaseURL: cfg.BaseURL.String(),
+		},
+		limiter:   newIPLimiter(cfg.SignupLimit, time.Minute, d.Now),
+		loginRate: newIPLimiter(10, time.Minute, d.Now),
+		origins:   map[string]bool{originOf(cfg.BaseURL): true},
+		secure:    cfg.Secure(),
+	}
+	for _, o := range cfg.AllowedOrigins {
+		s.origins[o] = true
+	}
+	m, err := newMetrics(d.Registry, d.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if len(cfg.TrustedProxies) == 0 {
+		if err := e.SetTrustedProxies(nil); err != nil {
+			return nil, err
+		}
+	}
+	s.engine = e
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// Routes lists the registered routes as "METHOD path" (tests walk them).
+func (s *Server) Routes() []gin.RouteInfo { return s.engine.Routes() }
+
+func originOf(u *url.URL) string { return u.Scheme + "://" + u.Host }
