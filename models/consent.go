@@ -54,12 +54,29 @@ func (s *Store) AppendConsentEvents(ctx context.Context, events []*ConsentEvent)
 	if err != nil {
 		return err
 	}
+	return s.chainAndInsert(ctx, events, last)
+}
+
+// AppendFirstConsentEvents starts the ledgers of subscribers created in
+// this transaction: they have no earlier event, so there is nothing to look
+// up. Use AppendConsentEvents for anyone else.
+func (s *Store) AppendFirstConsentEvents(ctx context.Context, events []*ConsentEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.chainAndInsert(ctx, events, make(map[int64]string, len(events)))
+}
+
+func (s *Store) chainAndInsert(ctx context.Context, events []*ConsentEvent, last map[int64]string) error {
 	for _, e := range events {
 		e.At = e.At.UTC().Truncate(time.Microsecond)
 		e.PersonalDigest = PersonalDigest(e.IP, e.UserAgent, e.SourceURL)
 		e.PrevHash = last[e.SubscriberID]
 		e.Hash = ChainHash(e)
 		last[e.SubscriberID] = e.Hash
+	}
+	if tx := s.sqlTx(); tx != nil {
+		return s.insertConsentSQLite(ctx, tx, events)
 	}
 	if err := s.w.WithContext(ctx).CreateInBatches(events, 500).Error; err != nil {
 		return fmt.Errorf("append consent events: %w", err)

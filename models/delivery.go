@@ -11,6 +11,9 @@ func (s *Store) CreateDeliveries(ctx context.Context, ds []*Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
+	if tx := s.sqlTx(); tx != nil {
+		return s.insertDeliveriesSQLite(ctx, tx, ds)
+	}
 	if err := s.w.WithContext(ctx).CreateInBatches(ds, 500).Error; err != nil {
 		return fmt.Errorf("create deliveries: %w", err)
 	}

@@ -69,6 +69,9 @@ func (s *Store) CreateSubscribers(ctx context.Context, subs []*Subscriber) error
 	if len(subs) == 0 {
 		return nil
 	}
+	if tx := s.sqlTx(); tx != nil {
+		return s.insertSubscribersSQLite(ctx, tx, subs)
+	}
 	if err := s.w.WithContext(ctx).CreateInBatches(subs, 500).Error; err != nil {
 		return fmt.Errorf("create subscribers: %w", err)
 	}
@@ -126,8 +129,33 @@ func (s *Store) ReplaceSubscriptions(ctx context.Context, subs map[int64][]Subsc
 	if len(rows) == 0 {
 		return nil
 	}
+	if tx := s.sqlTx(); tx != nil {
+		return s.insertSubscriptionsSQLite(ctx, tx, rows)
+	}
 	if err := db.CreateInBatches(rows, 500).Error; err != nil {
 		return fmt.Errorf("replace subscriptions: %w", err)
+	}
+	return nil
+}
+
+// CreateSubscriptions inserts subscriptions of subscribers that have none
+// yet (created in this transaction), keyed by subscriber id.
+func (s *Store) CreateSubscriptions(ctx context.Context, subs map[int64][]Subscription) error {
+	var rows []*Subscription
+	for id, list := range subs {
+		for i := range list {
+			list[i].SubscriberID = id
+			rows = append(rows, &list[i])
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if tx := s.sqlTx(); tx != nil {
+		return s.insertSubscriptionsSQLite(ctx, tx, rows)
+	}
+	if err := s.w.WithContext(ctx).CreateInBatches(rows, 500).Error; err != nil {
+		return fmt.Errorf("create subscriptions: %w", err)
 	}
 	return nil
 }

@@ -60,8 +60,9 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 		isFresh[sub.ID] = true
 	}
 
-	subs := map[int64][]models.Subscription{}
-	var events []*models.ConsentEvent
+	subs := map[int64][]models.Subscription{}      // existing subscribers: replaced
+	freshSubs := map[int64][]models.Subscription{} // new subscribers: inserted
+	var events, firstEvents []*models.ConsentEvent
 	var deliveries []*models.Delivery
 	var changed []*models.Subscriber
 	for _, j := range jobs {
@@ -87,7 +88,11 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 			list = append(list, models.Subscription{SectionID: sec.ID, Frequency: j.in.Frequency, CreatedAt: now})
 			names = append(names, sec.Name)
 		}
-		subs[sub.ID] = list
+		if isFresh[sub.ID] {
+			freshSubs[sub.ID] = list
+		} else {
+			subs[sub.ID] = list
+		}
 		if !isFresh[sub.ID] {
 			sub.Status = models.StatusPending
 			sub.UpdatedAt = now
@@ -108,9 +113,19 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 				changed = append(changed, sub)
 			}
 		}
-		events = append(events, ev)
+		if isFresh[sub.ID] {
+			firstEvents = append(firstEvents, ev)
+		} else {
+			events = append(events, ev)
+		}
+	}
+	if err := tx.CreateSubscriptions(ctx, freshSubs); err != nil {
+		return 0, err
 	}
 	if err := tx.ReplaceSubscriptions(ctx, subs); err != nil {
+		return 0, err
+	}
+	if err := tx.AppendFirstConsentEvents(ctx, firstEvents); err != nil {
 		return 0, err
 	}
 	if err := tx.AppendConsentEvents(ctx, events); err != nil {

@@ -140,26 +140,7 @@ func (s *Service) Unsubscribe(ctx context.Context, token string, meta RequestMet
 	if err != nil {
 		return err
 	}
-	return s.store.Tx(ctx, func(tx *models.Store) error {
-		sub, err := tx.LockSubscriber(ctx, id)
-		if err != nil {
-			if errors.Is(err, models.ErrNotFound) {
-				return ErrTokenInvalid
-			}
-			return err
-		}
-		if sub.Status != models.StatusActive && sub.Status != models.StatusPending {
-			return nil
-		}
-		now := s.now()
-		if err := tx.SetSubscriberStatus(ctx, sub.ID, models.StatusUnsubscribed, now); err != nil {
-			return err
-		}
-		return tx.AppendConsentEvents(ctx, []*models.ConsentEvent{{
-			SubscriberID: sub.ID, Kind: models.ConsentUnsubscribe, At: now,
-			IP: meta.IP, UserAgent: meta.UserAgent, Form: meta.Form,
-		}})
-	})
+	return s.unsubscribeByID(ctx, id, meta)
 }
 
 func viewList(subs []models.SubscriptionView) string {

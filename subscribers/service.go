@@ -67,10 +67,11 @@ type Config struct {
 
 // Service runs the reader's side of Herald on a Store.
 type Service struct {
-	store *models.Store
-	cfg   Config
-	jobs  chan *job
-	done  chan struct{}
+	store    *models.Store
+	cfg      Config
+	jobs     chan *job
+	done     chan struct{}
+	sections sectionCache
 }
 
 // New returns a Service; call Run to start committing signups.
@@ -156,7 +157,7 @@ func (s *Service) validate(ctx context.Context, in SignupInput) (*job, error) {
 		if len(slugs) == 0 {
 			slugs = s.cfg.DefaultSections
 		}
-		found, err := s.store.SectionsBySlug(ctx, slugs)
+		found, all, err := s.sections.get(ctx, s.store, s.cfg.Now(), slugs)
 		if err != nil {
 			return nil, err
 		}
@@ -168,14 +169,8 @@ func (s *Service) validate(ctx context.Context, in SignupInput) (*job, error) {
 				unknown = append(unknown, slug)
 			}
 		}
-		if len(slugs) == 0 {
-			all, err := s.store.Sections(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if len(all) == 1 {
-				sections = all
-			}
+		if len(slugs) == 0 && len(all) == 1 {
+			sections = all
 		}
 		switch {
 		case len(unknown) > 0:
@@ -273,7 +268,10 @@ func (s *Service) commit(ctx context.Context, batch []*job) {
 			round = append(round, j)
 		}
 		batch = later
+		start := time.Now()
 		queued, err := s.applyTx(ctx, round)
+		s.cfg.Logger.DebugContext(ctx, "signups committed", slog.Int("signups", len(round)),
+			slog.Duration("duration", time.Since(start)))
 		if err != nil && len(round) > 1 {
 			for _, j := range round {
 				n, err := s.applyTx(ctx, []*job{j})

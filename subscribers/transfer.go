@@ -342,10 +342,10 @@ func (s *Service) importChunk(ctx context.Context, rows []*importRow, confirm bo
 			}
 			events = append(events, ev)
 		}
-		if err := tx.ReplaceSubscriptions(ctx, subs); err != nil {
+		if err := tx.CreateSubscriptions(ctx, subs); err != nil {
 			return err
 		}
-		if err := tx.AppendConsentEvents(ctx, events); err != nil {
+		if err := tx.AppendFirstConsentEvents(ctx, events); err != nil {
 			return err
 		}
 		if err := tx.CreateDeliveries(ctx, deliveries); err != nil {

@@ -129,7 +129,7 @@ func (a *app) build() error {
 		sender = pool
 	}
 	a.worker = delivery.New(delivery.Config{
-		Store: a.store, Sender: sender, Concurrency: cfg.SMTPConnections, Logger: a.log,
+		Store: a.store, Sender: sender, Concurrency: cfg.SMTPConnections, SendRate: cfg.SendRate, Logger: a.log,
 		Renderers: map[string]delivery.Renderer{
 			models.KindConfirmation: mails,
 			models.KindNotice:       mails,

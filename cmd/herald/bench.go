@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ func cmdBenchSignup(e *env, args []string) int {
 	duration := fs.Duration("duration", 10*time.Second, "how long each round sends signups")
 	db := fs.String("db", "", "database: a SQLite path or postgres:// URL (default: a new SQLite file in a temp dir)")
 	conns := fs.Int("connections", 4, "SMTP connections (HERALD_SMTP_CONNECTIONS)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "Usage: herald bench signup [flags]\n\nRuns Herald in this process against an SMTP sink in another process, sends\nsignups through the real HTTP stack (POST /api/v1/subscribe) from N\nconcurrent clients, and reports signups per second, p50/p99 latency and the\ndelay from each signup's answer to its confirmation being accepted by the\nSMTP server.")
 		fs.PrintDefaults()
@@ -109,6 +111,17 @@ func cmdBenchSignup(e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "%8s %10s %12s %10s %10s %10s %14s %14s %10s\n",
 		"clients", "signups", "signups/s", "p50", "p99", "max", "confirm p50", "confirm p99", "confirmed")
 	url := "http://" + ln.Addr().String() + "/api/v1/subscribe"
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(e, "bench: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(e, "bench: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for i, clients := range rounds {
 		r := runSignupRound(ctx, url, i, clients, *duration)
 		confirmed, delays := sink.waitFor(r.done, 60*time.Second)

@@ -1,0 +1,144 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// On SQLite the signup hot path inserts rows one by one through statements
+// prepared once per transaction: SQLite runs in-process, so a small
+// prepared INSERT per row costs far less than GORM building, and SQLite
+// compiling, one wide multi-row INSERT per batch. On Postgres, where every
+// statement is a network round trip, the multi-row INSERTs stay.
+
+// sqlTx returns the *sql.Tx under a transaction Store, or nil outside one.
+func (s *Store) sqlTx() *sql.Tx {
+	if s.postgres {
+		return nil
+	}
+	tx, _ := s.w.Statement.ConnPool.(*sql.Tx)
+	return tx
+}
+
+// rowInserter inserts rows with one prepared statement.
+type rowInserter struct {
+	stmt *sql.Stmt
+}
+
+func prepareInsert(ctx context.Context, tx *sql.Tx, table string, cols []string) (*rowInserter, error) {
+	q := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	stmt, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
+	}
+	return &rowInserter{stmt: stmt}, nil
+}
+
+func (r *rowInserter) insert(ctx context.Context, args ...any) (int64, error) {
+	res, err := r.stmt.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+func (r *rowInserter) close() { _ = r.stmt.Close() }
+
+var subscriberCols = []string{"email", "email_norm", "status", "source", "locale", "created_at", "updated_at",
+	"confirmed_at", "unsubscribed_at", "last_confirm_sent_at", "confirm_day_start", "confirm_day_count", "last_notice_sent_at"}
+
+func (s *Store) insertSubscribersSQLite(ctx context.Context, tx *sql.Tx, subs []*Subscriber) error {
+	ins, err := prepareInsert(ctx, tx, "subscribers", subscriberCols)
+	if err != nil {
+		return err
+	}
+	defer ins.close()
+	for _, sub := range subs {
+		if sub.CreatedAt.IsZero() {
+			sub.CreatedAt = s.w.NowFunc()
+		}
+		if sub.UpdatedAt.IsZero() {
+			sub.UpdatedAt = sub.CreatedAt
+		}
+		id, err := ins.insert(ctx, sub.Email, sub.EmailNorm, sub.Status, sub.Source, sub.Locale, sub.CreatedAt, sub.UpdatedAt,
+			sub.ConfirmedAt, sub.UnsubscribedAt, sub.LastConfirmSentAt, sub.ConfirmDayStart, sub.ConfirmDayCount, sub.LastNoticeSentAt)
+		if err != nil {
+			if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+				return fmt.Errorf("create subscribers: %w", gorm.ErrDuplicatedKey)
+			}
+			return fmt.Errorf("create subscribers: %w", err)
+		}
+		sub.ID = id
+	}
+	return nil
+}
+
+func (s *Store) insertSubscriptionsSQLite(ctx context.Context, tx *sql.Tx, rows []*Subscription) error {
+	ins, err := prepareInsert(ctx, tx, "subscriptions", []string{"subscriber_id", "section_id", "frequency", "created_at"})
+	if err != nil {
+		return err
+	}
+	defer ins.close()
+	for _, r := range rows {
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = s.w.NowFunc()
+		}
+		id, err := ins.insert(ctx, r.SubscriberID, r.SectionID, r.Frequency, r.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("insert subscriptions: %w", err)
+		}
+		r.ID = id
+	}
+	return nil
+}
+
+var consentCols = []string{"subscriber_id", "kind", "at", "ip", "user_agent", "source_url", "form", "consent_text",
+	"policy_version", "sections", "message_id", "personal_digest", "prev_hash", "hash"}
+
+func (s *Store) insertConsentSQLite(ctx context.Context, tx *sql.Tx, events []*ConsentEvent) error {
+	ins, err := prepareInsert(ctx, tx, "consent_events", consentCols)
+	if err != nil {
+		return err
+	}
+	defer ins.close()
+	for _, e := range events {
+		id, err := ins.insert(ctx, e.SubscriberID, e.Kind, e.At, e.IP, e.UserAgent, e.SourceURL, e.Form, e.ConsentText,
+			e.PolicyVersion, e.Sections, e.MessageID, e.PersonalDigest, e.PrevHash, e.Hash)
+		if err != nil {
+			return fmt.Errorf("append consent events: %w", err)
+		}
+		e.ID = id
+	}
+	return nil
+}
+
+var deliveryCols = []string{"kind", "subscriber_id", "digest_id", "to_address", "status", "next_attempt_at", "attempts",
+	"lease_until", "last_error", "message_id", "data", "created_at", "sent_at"}
+
+func (s *Store) insertDeliveriesSQLite(ctx context.Context, tx *sql.Tx, ds []*Delivery) error {
+	ins, err := prepareInsert(ctx, tx, "deliveries", deliveryCols)
+	if err != nil {
+		return err
+	}
+	defer ins.close()
+	for _, d := range ds {
+		if d.CreatedAt.IsZero() {
+			d.CreatedAt = s.w.NowFunc()
+		}
+		id, err := ins.insert(ctx, d.Kind, d.SubscriberID, d.DigestID, d.ToAddress, d.Status, d.NextAttemptAt, d.Attempts,
+			d.LeaseUntil, d.LastError, d.MessageID, d.Data, d.CreatedAt, d.SentAt)
+		if err != nil {
+			if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+				return fmt.Errorf("create deliveries: %w", gorm.ErrDuplicatedKey)
+			}
+			return fmt.Errorf("create deliveries: %w", err)
+		}
+		d.ID = id
+	}
+	return nil
+}
