@@ -37,6 +37,12 @@ func (w *Worker) send(ctx, sendCtx context.Context, jobs <-chan job, out chan<- 
 			out <- giveBack(&j.d)
 			continue
 		}
+		if j.msg == nil {
+			if res, ok := w.render(sendCtx, &j); !ok {
+				out <- res
+				continue
+			}
+		}
 		if err := w.limit.wait(ctx); err != nil {
 			out <- giveBack(&j.d)
 			continue

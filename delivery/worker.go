@@ -121,11 +121,13 @@ func (w *Worker) Wake() {
 	}
 }
 
-// job is a claimed, rendered delivery waiting for a sender.
+// job is a claimed delivery waiting for a sender, which renders it.
 type job struct {
-	d   models.Delivery
-	sub *models.Subscriber
-	msg *mailer.Message
+	d        models.Delivery
+	sub      *models.Subscriber
+	to       string
+	renderer Renderer
+	msg      *mailer.Message
 }
 
 // outcome is a result on its way to the recorder. bounce is the subscriber

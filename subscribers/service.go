@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"herald/models"
@@ -61,6 +62,9 @@ type Config struct {
 	OnEnqueue func()
 	// MaxBatch caps how many signups are committed in one transaction.
 	MaxBatch int
+	// Committers is how many transactions run at once: 1 on SQLite (one
+	// writer), 4 on Postgres by default.
+	Committers int
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -221,6 +225,24 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) error {
 // are still committed.
 func (s *Service) Run(ctx context.Context) error {
 	defer close(s.done)
+	n := s.cfg.Committers
+	if n <= 0 {
+		n = 1
+		if s.store.Postgres() {
+			// Postgres takes concurrent writers; each committer still
+			// batches, and row locks keep one address's chain in order.
+			n = 4
+		}
+	}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { s.runCommitter(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Service) runCommitter(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -229,7 +251,7 @@ func (s *Service) Run(ctx context.Context) error {
 				case j := <-s.jobs:
 					s.commit(context.WithoutCancel(ctx), s.gather(j))
 				default:
-					return nil
+					return
 				}
 			}
 		case j := <-s.jobs:

@@ -77,7 +77,7 @@ func cmdBenchSignup(e *env, args []string) int {
 		"HERALD_DB": *db, "HERALD_BASE_URL": "http://" + ln.Addr().String(), "HERALD_ADDR": ln.Addr().String(),
 		"HERALD_SMTP_URL": "smtp://" + sink.addr + "?tls=none", "HERALD_SMTP_CONNECTIONS": strconv.Itoa(*conns),
 		"HERALD_SIGNUP_LIMIT": "1000000", "HERALD_MIN_SUBMIT_TIME": "0s", "HERALD_SECRET": hex.EncodeToString(secret),
-		"HERALD_LOG_LEVEL": "warn", "HERALD_DATA_DIR": dir,
+		"HERALD_LOG_LEVEL": os.Getenv("HERALD_BENCH_LOG"), "HERALD_DATA_DIR": dir,
 	}
 	cfg, err := config.Load(func(k string) string { return vals[k] }, "")
 	if err != nil {
