@@ -65,8 +65,8 @@ type Config struct {
 	// Committers is how many transactions run at once: 1 on SQLite (one
 	// writer), 4 on Postgres by default.
 	Committers int
-	Now      func() time.Time
-	Logger   *slog.Logger
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Service runs the reader's side of Herald on a Store.
