@@ -177,7 +177,17 @@ func (s *SMTP) sendOn(ctx context.Context, sl *slot, m *Message) error {
 	// cancels a send under way.
 	conn := sl.conn
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	err = sl.mc.SendWithSMTPClient(sl.client, msg)
+	if ok, _ := sl.client.Extension("PIPELINING"); ok {
+		// go-mail extends the connection's deadline on each of its sends;
+		// this path must do so itself.
+		if err = sl.client.UpdateDeadline(s.cfg.Timeout); err == nil {
+			err = sendPipelined(sl.client, msg)
+		} else {
+			err = &SendError{Err: err}
+		}
+	} else {
+		err = sl.mc.SendWithSMTPClient(sl.client, msg)
+	}
 	cancelled := !stop()
 	sl.lastUsed = time.Now()
 	if err == nil {
@@ -209,6 +219,10 @@ func connectionLost(err error) bool {
 
 // classify maps a go-mail error to a *SendError.
 func classify(err error) *SendError {
+	var own *SendError
+	if errors.As(err, &own) {
+		return own
+	}
 	var ge *gomail.SendError
 	if !errors.As(err, &ge) {
 		return &SendError{Err: err}

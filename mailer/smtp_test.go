@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -269,4 +270,25 @@ func deadServer(t *testing.T) config.SMTPServer {
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
 	return config.SMTPServer{Host: "127.0.0.1", Port: port, TLS: "none"}
+}
+
+// TestSMTPDotStuffing: lines that start with a dot survive the DATA
+// transfer (the sender doubles them, the server undoes it).
+func TestSMTPDotStuffing(t *testing.T) {
+	srv := smtptest.New(t)
+	s := newSMTP(t, SMTPConfig{Servers: []config.SMTPServer{srv.Config()}})
+	m := testMessage()
+	m.Text = ".first line\n..two dots\n.\nmiddle\n.last"
+	m.HTML = "<p>x</p>\n.<b>dot</b>\n."
+	if err := s.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	p := parseRaw(t, srv.Messages()[0].Data)
+	got := map[string]string{}
+	for _, pt := range p.parts {
+		got[strings.SplitN(pt.contentType, ";", 2)[0]] = strings.ReplaceAll(pt.body, "\r\n", "\n")
+	}
+	if got["text/plain"] != m.Text || got["text/html"] != m.HTML {
+		t.Fatalf("bodies changed in transit:\ntext %q\nhtml %q", got["text/plain"], got["text/html"])
+	}
 }

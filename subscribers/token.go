@@ -58,7 +58,7 @@ func (t *Tokens) Make(p Purpose, subscriberID int64, expires time.Time) string {
 // expiry. An authentic but expired token returns the id, the expiry and
 // ErrTokenExpired, so the caller can offer a fresh link.
 func (t *Tokens) Verify(p Purpose, token string, now time.Time) (int64, time.Time, error) {
-	if len(token) > 64 {
+	if len(token) > 64 || !urlSafe(token) {
 		return 0, time.Time{}, ErrTokenInvalid
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
@@ -91,6 +91,18 @@ func (t *Tokens) Verify(p Purpose, token string, now time.Time) (int64, time.Tim
 		}
 	}
 	return int64(id), expires, nil
+}
+
+// urlSafe reports whether s uses only the base64url alphabet. The decoder
+// alone would skip CR and LF, so one token could be written several ways.
+func urlSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func mac(secret, body []byte) []byte {
