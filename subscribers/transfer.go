@@ -150,6 +150,9 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, opt ImportOptions)
 		}
 		return ""
 	}
+	// seen catches a repeated address within one chunk; a repeat in a later
+	// chunk finds the first one in the database and is skipped as known,
+	// so memory stays flat however long the file is.
 	seen := map[string]int{}
 	var chunk []*importRow
 	flush := func() error {
@@ -164,6 +167,7 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, opt ImportOptions)
 		res.Skipped += skipped
 		res.Queued += queued
 		chunk = chunk[:0]
+		clear(seen)
 		return nil
 	}
 	now := s.now()
