@@ -3,8 +3,14 @@
 package config
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +44,8 @@ type Config struct {
 	SendRate        float64
 	From            string
 	FromName        string
+	// DKIM, when not nil, signs every outgoing message.
+	DKIM *DKIMConfig
 
 	AdminEmail    string
 	AdminPassword string
@@ -63,6 +71,15 @@ type Config struct {
 
 	LogLevel string
 	LogJSON  bool
+
+	// Schedules: instant alerts, daily at DailyAt, weekly on WeeklyDay at
+	// WeeklyAt, in Location. Review leaves scheduled digests as drafts.
+	Location     *time.Location
+	DailyAt      time.Duration // since local midnight
+	WeeklyDay    time.Weekday
+	WeeklyAt     time.Duration
+	AlertsPerDay int
+	Review       bool
 }
 
 // SMTPServer is one relay parsed from HERALD_SMTP_URL.
@@ -73,6 +90,20 @@ type SMTPServer struct {
 	Password string
 	// TLS is none, starttls or tls.
 	TLS string
+}
+
+// DKIMConfig is the DKIM signing key from HERALD_DKIM_DOMAIN,
+// HERALD_DKIM_SELECTOR and HERALD_DKIM_KEY_FILE. The public key is published
+// as a TXT record at Selector._domainkey.Domain.
+type DKIMConfig struct {
+	// Domain is the signing domain (the d= tag).
+	Domain string
+	// Selector names the key under Domain (the s= tag).
+	Selector string
+	// KeyFile is the PEM file the key was read from.
+	KeyFile string
+	// Signer is the private key: *rsa.PrivateKey or ed25519.PrivateKey.
+	Signer crypto.Signer
 }
 
 // Addr returns host:port.
@@ -177,6 +208,32 @@ func (p *parser) boolean(key string, def bool) bool {
 	return b
 }
 
+// clock parses "HH:MM" into the time since midnight.
+func (p *parser) clock(key, def string) time.Duration {
+	v := p.str(key, def)
+	t, err := time.Parse("15:04", v)
+	if err != nil {
+		p.fail(key, "%q is not a time of day like 07:00", v)
+		return 7 * time.Hour
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+}
+
+// weekly parses "mon 07:00" into a weekday and a time since midnight.
+func (p *parser) weekly(key, def string) (time.Weekday, time.Duration) {
+	v := strings.ToLower(p.str(key, def))
+	day, at, ok := strings.Cut(v, " ")
+	days := map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+		"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+	wd, known := days[strings.TrimSpace(day)[:min(3, len(strings.TrimSpace(day)))]]
+	t, err := time.Parse("15:04", strings.TrimSpace(at))
+	if !ok || !known || err != nil {
+		p.fail(key, "%q is not a day and time like \"mon 07:00\"", v)
+		return time.Monday, 7 * time.Hour
+	}
+	return wd, time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+}
+
 func (p *parser) list(key string) []string {
 	var out []string
 	for _, s := range strings.Split(p.get(key), ",") {
@@ -228,6 +285,7 @@ func parse(get func(string) string) (*Config, error) {
 	} else {
 		c.FromName = a.Name
 	}
+	c.DKIM = p.dkim()
 
 	c.AdminEmail = p.str("HERALD_ADMIN_EMAIL", "")
 	c.AdminPassword = p.get("HERALD_ADMIN_PASSWORD")
@@ -271,6 +329,18 @@ func parse(get func(string) string) (*Config, error) {
 	c.RequireConsent = p.boolean("HERALD_REQUIRE_CONSENT", true)
 	c.ConfirmTTL = p.duration("HERALD_CONFIRM_TTL", 72*time.Hour, time.Minute)
 	c.DefaultSections = p.list("HERALD_DEFAULT_SECTIONS")
+
+	tz := p.str("HERALD_TIMEZONE", "UTC")
+	if loc, err := time.LoadLocation(tz); err != nil {
+		p.fail("HERALD_TIMEZONE", "%q is not a time zone name like Europe/London", tz)
+		c.Location = time.UTC
+	} else {
+		c.Location = loc
+	}
+	c.DailyAt = p.clock("HERALD_DAILY_AT", "07:00")
+	c.WeeklyDay, c.WeeklyAt = p.weekly("HERALD_WEEKLY_AT", "mon 07:00")
+	c.AlertsPerDay = p.integer("HERALD_ALERTS_PER_DAY", 5, 0, 1000)
+	c.Review = p.boolean("HERALD_REVIEW", false)
 
 	c.LogLevel = strings.ToLower(p.str("HERALD_LOG_LEVEL", "info"))
 	switch c.LogLevel {
@@ -346,6 +416,127 @@ func (p *parser) smtp(key string) []SMTPServer {
 		out = append(out, s)
 	}
 	return out
+}
+
+// dkim reads the DKIM variables: all three or none.
+func (p *parser) dkim() *DKIMConfig {
+	keys := []string{"HERALD_DKIM_DOMAIN", "HERALD_DKIM_SELECTOR", "HERALD_DKIM_KEY_FILE"}
+	var set, missing []string
+	for _, k := range keys {
+		if p.str(k, "") == "" {
+			missing = append(missing, k)
+		} else {
+			set = append(set, k)
+		}
+	}
+	switch len(missing) {
+	case len(keys):
+		return nil
+	case 0:
+	default:
+		verb := "is"
+		if len(set) > 1 {
+			verb = "are"
+		}
+		p.fail(missing[0], "not set, but %s %s; set all three of %s, or none (missing: %s)",
+			strings.Join(set, " and "), verb, strings.Join(keys, ", "), strings.Join(missing, ", "))
+		return nil
+	}
+	d := &DKIMConfig{
+		Domain:   strings.TrimSuffix(strings.ToLower(p.str(keys[0], "")), "."),
+		Selector: strings.ToLower(p.str(keys[1], "")),
+		KeyFile:  p.str(keys[2], ""),
+	}
+	ok := true
+	if !dnsName(d.Domain) || !strings.Contains(d.Domain, ".") {
+		p.fail(keys[0], "%q is not a domain name like example.com", d.Domain)
+		ok = false
+	}
+	if !dnsName(d.Selector) {
+		p.fail(keys[1], "%q is not a selector like herald or mail2026 (letters, digits, hyphens, dots)", d.Selector)
+		ok = false
+	}
+	signer, err := readDKIMKey(d.KeyFile)
+	if err != nil {
+		p.fail(keys[2], "%q: %v", d.KeyFile, err)
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	d.Signer = signer
+	return d
+}
+
+// dnsName reports whether s is dot-separated labels of letters, digits,
+// hyphens and underscores, as a DKIM domain or selector must be.
+func dnsName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// readDKIMKey reads a PEM private key for DKIM: RSA (PKCS#1 or PKCS#8, at
+// least 1024 bits) or Ed25519 (PKCS#8).
+func readDKIMKey(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("cannot read the key file: %w", err)
+	}
+	var block *pem.Block
+	for rest := data; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil || strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			break
+		}
+	}
+	if block == nil {
+		return nil, errors.New("no PEM private key in the file (want -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)")
+	}
+	if _, encrypted := block.Headers["Proc-Type"]; encrypted || block.Type == "ENCRYPTED PRIVATE KEY" {
+		return nil, errors.New("the key is encrypted; give an unencrypted key file")
+	}
+	var key any
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("a %s is not supported; DKIM keys are RSA or Ed25519 (PKCS#1 or PKCS#8 PEM)", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the key does not parse: %v", err)
+	}
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		if k.N.BitLen() < 1024 {
+			return nil, fmt.Errorf("an RSA key of %d bits is too short for DKIM (use 2048)", k.N.BitLen())
+		}
+		return k, nil
+	case ed25519.PrivateKey:
+		return k, nil
+	case *ecdsa.PrivateKey:
+		return nil, errors.New("an ECDSA key is not supported; DKIM keys are RSA or Ed25519")
+	default:
+		return nil, fmt.Errorf("a %T key is not supported; DKIM keys are RSA or Ed25519", key)
+	}
 }
 
 func redact(raw string) string {

@@ -16,9 +16,11 @@ import (
 
 	"herald/accounts"
 	"herald/config"
+	"herald/digests"
 	"herald/handlers"
 	"herald/models"
 	"herald/models/testdb"
+	"herald/stories"
 	"herald/subscribers"
 	"herald/templates"
 )
@@ -48,6 +50,9 @@ type harness struct {
 	srv    *httptest.Server
 	cfg    *config.Config
 	client *http.Client
+
+	stories    *stories.Service
+	newStories chan int64 // ids of the stories OnNew reported
 }
 
 func newHarness(t *testing.T, dsn string, env map[string]string) *harness {
@@ -90,9 +95,17 @@ func newHarness(t *testing.T, dsn string, env map[string]string) *harness {
 	go func() { _ = h.subs.Run(runCtx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	h.acc = accounts.New(store, accounts.Config{BcryptCost: bcrypt.MinCost, Now: h.clock.Now})
+	h.newStories = make(chan int64, 100)
+	h.stories = stories.New(store, stories.Config{Now: h.clock.Now, OnNew: func(_ context.Context, st *models.Story, _ []int64) {
+		select {
+		case h.newStories <- st.ID:
+		default:
+		}
+	}})
 	srv, err := handlers.New(handlers.Deps{
-		Config: cfg, Store: store, Subscribers: h.subs, Accounts: h.acc, Templates: tpl,
-		Now: h.clock.Now, SetupToken: "setup-token-for-tests",
+		Config: cfg, Store: store, Subscribers: h.subs, Accounts: h.acc, Stories: h.stories, Templates: tpl,
+		Digests: digests.New(store, digests.Config{Now: h.clock.Now}),
+		Now:     h.clock.Now, SetupToken: "setup-token-for-tests",
 	})
 	if err != nil {
 		t.Fatal(err)

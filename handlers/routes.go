@@ -49,6 +49,17 @@ func (s *Server) routes() {
 	api := e.Group("/api/v1", s.requireAPIKey)
 	api.GET("/sections", s.listSections)
 	api.POST("/sections", s.createSection)
+	api.GET("/stories", s.listStories)
+	api.POST("/stories", s.createStory)
+	api.GET("/feeds", s.listFeeds)
+	api.POST("/feeds", s.createFeed)
+	api.POST("/digests", s.createDigest)
+	api.GET("/digests/:id", s.getDigest)
+	api.POST("/digests/:id/send", s.digestAction("send"))
+	api.POST("/digests/:id/pause", s.digestAction("pause"))
+	api.POST("/digests/:id/resume", s.digestAction("resume"))
+	api.POST("/digests/:id/cancel", s.digestAction("cancel"))
+	api.POST("/digests/:id/test", s.testDigest)
 
 	// Admin: login and first-run setup are open; the rest needs a session
 	// and, for every state-changing request, the CSRF token.

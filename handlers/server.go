@@ -14,7 +14,9 @@ import (
 
 	"herald/accounts"
 	"herald/config"
+	"herald/digests"
 	"herald/models"
+	"herald/stories"
 	"herald/subscribers"
 	"herald/templates"
 )
@@ -25,6 +27,8 @@ type Deps struct {
 	Store       *models.Store
 	Subscribers *subscribers.Service
 	Accounts    *accounts.Accounts
+	Stories     *stories.Service
+	Digests     *digests.Service
 	Templates   *templates.Set
 	Logger      *slog.Logger
 	// Registry serves /metrics; nil means a fresh one.

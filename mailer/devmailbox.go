@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"herald/config"
 	"herald/models"
 )
 
@@ -18,11 +19,20 @@ type MailboxStore interface {
 // a message it accepts is one a relay would be handed.
 type DevMailbox struct {
 	store MailboxStore
+	dkim  *config.DKIMConfig
 }
 
 // NewDevMailbox returns a DevMailbox writing to store.
 func NewDevMailbox(store MailboxStore) *DevMailbox {
 	return &DevMailbox{store: store}
+}
+
+// WithDKIM makes d sign each message with k, as the SMTP transport does,
+// so that the kept raw message carries its DKIM-Signature; nil turns
+// signing off. It returns d, and is called before the first Send.
+func (d *DevMailbox) WithDKIM(k *config.DKIMConfig) *DevMailbox {
+	d.dkim = k
+	return d
 }
 
 // Send stores m. A message that cannot be built is a permanent *SendError;
@@ -31,6 +41,9 @@ func (d *DevMailbox) Send(ctx context.Context, m *Message) error {
 	raw, err := Render(m)
 	if err != nil {
 		return &SendError{Permanent: true, Err: err}
+	}
+	if raw, err = SignDKIM(raw, d.dkim); err != nil {
+		return &SendError{Err: err}
 	}
 	err = d.store.SaveMailboxMessage(ctx, &models.MailboxMessage{
 		MessageID: m.MessageID, From: m.From, To: m.To, Subject: m.Subject,

@@ -3,53 +3,63 @@ package mailer
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net/textproto"
 	"regexp"
 	"strings"
 
-	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 )
 
-// sendPipelined sends one message with MAIL, RCPT and DATA written in one
-// go (RFC 2920 PIPELINING): two round trips per message instead of four,
-// which on a busy link is most of a message's time. It uses go-mail's SMTP
-// client for the connection and go-mail's writer for the message; only the
-// command exchange is its own. The caller checks the server offers
-// PIPELINING.
-func sendPipelined(c *smtp.Client, msg *gomail.Msg) error {
-	from, err := msg.GetSender(false)
-	if err != nil {
-		return &SendError{Permanent: true, Err: err}
-	}
-	rcpts, err := msg.GetRecipients()
-	if err != nil || len(rcpts) != 1 {
-		return &SendError{Permanent: true, Err: fmt.Errorf("want exactly one recipient: %v", err)}
-	}
+// sendRaw sends one message already rendered (and signed) as data, from
+// the envelope sender from to the single recipient rcpt. It uses go-mail's
+// SMTP client for the connection but does the command exchange itself, so
+// that the bytes sent are exactly those rendered and signed. When the
+// server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA are written in
+// one go: two round trips per message instead of four, which on a busy
+// link is most of a message's time.
+func sendRaw(c *smtp.Client, from, rcpt string, data []byte) error {
+	pipelining, _ := c.Extension("PIPELINING")
 	mailCmd := "MAIL FROM:" + from
 	if ok, _ := c.Extension("8BITMIME"); ok {
 		mailCmd += " BODY=8BITMIME"
 	}
-	if ok, _ := c.Extension("SMTPUTF8"); ok && !isASCII(from+rcpts[0]) {
+	if ok, _ := c.Extension("SMTPUTF8"); ok && !isASCII(from+rcpt) {
 		mailCmd += " SMTPUTF8"
 	}
 	t := c.Text
-	var ids [3]uint
-	for i, cmd := range []string{mailCmd, "RCPT TO:" + rcpts[0], "DATA"} {
-		if ids[i], err = t.Cmd("%s", cmd); err != nil {
-			return &SendError{Err: err}
-		}
-	}
+	cmds := []string{mailCmd, "RCPT TO:" + rcpt, "DATA"}
+	wants := []int{250, 25, 354}
 	var errs [3]error
-	for i, want := range []int{250, 25, 354} {
-		errs[i] = response(t, ids[i], want)
-		if errs[i] != nil && isNetError(errs[i]) {
-			return &SendError{Err: errs[i]}
+	if pipelining {
+		var ids [3]uint
+		for i, cmd := range cmds {
+			var err error
+			if ids[i], err = t.Cmd("%s", cmd); err != nil {
+				return &SendError{Err: err}
+			}
+		}
+		for i, want := range wants {
+			errs[i] = response(t, ids[i], want)
+			if errs[i] != nil && isNetError(errs[i]) {
+				return &SendError{Err: errs[i]}
+			}
+		}
+	} else {
+		for i, cmd := range cmds {
+			id, err := t.Cmd("%s", cmd)
+			if err != nil {
+				return &SendError{Err: err}
+			}
+			if errs[i] = response(t, id, wants[i]); errs[i] != nil {
+				if isNetError(errs[i]) {
+					return &SendError{Err: errs[i]}
+				}
+				break
+			}
 		}
 	}
 	if errs[0] != nil || errs[1] != nil || errs[2] != nil {
-		if errs[2] == nil {
+		if pipelining && errs[2] == nil {
 			// The server took DATA although MAIL or RCPT failed: end the
 			// empty message; its answer does not matter.
 			if w := t.DotWriter(); w.Close() == nil {
@@ -61,7 +71,7 @@ func sendPipelined(c *smtp.Client, msg *gomail.Msg) error {
 		}
 		return replyError(errors.Join(errs[0], errs[1], errs[2]), firstErr(errs[:]))
 	}
-	if err := writeData(t, msg); err != nil {
+	if err := writeData(t, data); err != nil {
 		return &SendError{Err: err}
 	}
 	if _, _, err := t.ReadResponse(250); err != nil {
@@ -70,16 +80,11 @@ func sendPipelined(c *smtp.Client, msg *gomail.Msg) error {
 	return nil
 }
 
-// writeData writes the message as SMTP DATA: rendered whole, then
-// dot-stuffed with one pass over the buffer (textproto's DotWriter goes
-// byte by byte, which was a tenth of a send's CPU). go-mail writes CRLF
-// line endings, so a line-leading dot is always after "\r\n".
-func writeData(t *textproto.Conn, msg *gomail.Msg) error {
-	var buf bytes.Buffer
-	if _, err := msg.WriteTo(&buf); err != nil {
-		return err
-	}
-	data := buf.Bytes()
+// writeData writes data, the rendered message, as SMTP DATA, dot-stuffed
+// with one pass over the buffer (textproto's DotWriter goes byte by byte,
+// which was a tenth of a send's CPU). go-mail and the DKIM signer write
+// CRLF line endings, so a line-leading dot is always after "\r\n".
+func writeData(t *textproto.Conn, data []byte) error {
 	if bytes.HasPrefix(data, []byte(".")) {
 		data = append([]byte("."), data...)
 	}

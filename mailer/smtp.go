@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -47,6 +48,8 @@ type SMTPConfig struct {
 	// IdleTimeout closes a connection unused for this long before its next
 	// message rather than risk the relay having dropped it (default 60s).
 	IdleTimeout time.Duration
+	// DKIM, when not nil, signs every message (see SignDKIM).
+	DKIM *config.DKIMConfig
 }
 
 // SMTP sends messages over a pool of persistent SMTP connections. It is
@@ -73,7 +76,6 @@ type server struct {
 // message and after an error, none.
 type slot struct {
 	srv      *server
-	mc       *gomail.Client
 	client   *smtp.Client
 	conn     net.Conn
 	sent     int
@@ -126,8 +128,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 // network failure on a connection that had been used before (the relay may
 // have closed it while idle) is retried once on a fresh connection.
 func (s *SMTP) Send(ctx context.Context, m *Message) error {
-	if err := validate(m); err != nil {
-		return &SendError{Permanent: true, Err: err}
+	out, err := s.prepare(m)
+	if err != nil {
+		return err
 	}
 	var sl *slot
 	select {
@@ -152,41 +155,70 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if reused {
 		addr = sl.srv.cfg.Addr()
 	}
-	err := s.sendOn(ctx, sl, m)
+	err = s.sendOn(ctx, sl, out)
 	if err == nil || !reused || ctx.Err() != nil || !connectionLost(err) {
 		return err
 	}
 	s.log.Debug("SMTP connection lost, retrying on a new one",
 		slog.String("smtp_server", addr), slog.String("error", err.Error()))
-	return s.sendOn(ctx, sl, m)
+	return s.sendOn(ctx, sl, out)
 }
 
-// sendOn sends m over sl, dialling first if sl has no connection, and drops
+// outgoing is a message ready for the wire: its envelope and its bytes,
+// rendered and, with DKIM on, signed.
+type outgoing struct {
+	from, rcpt string
+	data       []byte
+}
+
+// prepare builds, renders and signs m once, before a connection is taken,
+// so that a retry sends the same bytes.
+func (s *SMTP) prepare(m *Message) (*outgoing, error) {
+	if err := validate(m); err != nil {
+		return nil, &SendError{Permanent: true, Err: err}
+	}
+	msg, err := Build(m)
+	if err != nil {
+		return nil, &SendError{Permanent: true, Err: err}
+	}
+	from, err := msg.GetSender(false)
+	if err != nil {
+		return nil, &SendError{Permanent: true, Err: err}
+	}
+	rcpts, err := msg.GetRecipients()
+	if err != nil || len(rcpts) != 1 {
+		return nil, &SendError{Permanent: true, Err: fmt.Errorf("want exactly one recipient: %v", err)}
+	}
+	var buf bytes.Buffer
+	if _, err := msg.WriteTo(&buf); err != nil {
+		return nil, &SendError{Permanent: true, Err: fmt.Errorf("mailer: render: %w", err)}
+	}
+	data, err := SignDKIM(buf.Bytes(), s.cfg.DKIM)
+	if err != nil {
+		// The key was checked at start-up; a signer that fails now may
+		// work later.
+		return nil, &SendError{Err: err}
+	}
+	return &outgoing{from: from, rcpt: rcpts[0], data: data}, nil
+}
+
+// sendOn sends out over sl, dialling first if sl has no connection, and drops
 // the connection when the error leaves it unusable.
-func (s *SMTP) sendOn(ctx context.Context, sl *slot, m *Message) error {
+func (s *SMTP) sendOn(ctx context.Context, sl *slot, out *outgoing) error {
 	if sl.client == nil {
 		if err := s.dial(ctx, sl); err != nil {
 			return &SendError{Err: err}
 		}
 	}
-	msg, err := Build(m)
-	if err != nil {
-		return &SendError{Permanent: true, Err: err}
-	}
-	// go-mail's send takes no context: closing the socket is how ctx
+	// The exchange takes no context: closing the socket is how ctx
 	// cancels a send under way.
 	conn := sl.conn
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	if ok, _ := sl.client.Extension("PIPELINING"); ok {
-		// go-mail extends the connection's deadline on each of its sends;
-		// this path must do so itself.
-		if err = sl.client.UpdateDeadline(s.cfg.Timeout); err == nil {
-			err = sendPipelined(sl.client, msg)
-		} else {
-			err = &SendError{Err: err}
-		}
+	err := sl.client.UpdateDeadline(s.cfg.Timeout)
+	if err == nil {
+		err = sendRaw(sl.client, out.from, out.rcpt, out.data)
 	} else {
-		err = sl.mc.SendWithSMTPClient(sl.client, msg)
+		err = &SendError{Err: err}
 	}
 	cancelled := !stop()
 	sl.lastUsed = time.Now()
@@ -312,10 +344,11 @@ func (s *SMTP) dialServer(ctx context.Context, sl *slot, srv *server) error {
 	opts := []gomail.Option{
 		gomail.WithPort(srv.cfg.Port), gomail.WithTimeout(s.cfg.Timeout), gomail.WithDialContextFunc(dialFn),
 		gomail.WithTLSConfig(tlsCfg),
-		// No NOOP before each message: a dead connection shows itself at
-		// MAIL FROM and is retried. No RSET after each: a message is
-		// complete once DATA is answered, and a failed RSET would report
-		// an accepted message as failed.
+		// go-mail only dials; sendRaw does the message exchange. It sends
+		// no NOOP before a message (a dead connection shows itself at MAIL
+		// FROM and is retried) and no RSET after one (a message is complete
+		// once DATA is answered, and a failed RSET would report an accepted
+		// message as failed).
 		gomail.WithoutNoop(), gomail.WithoutRset(),
 	}
 	switch srv.cfg.TLS {
@@ -350,7 +383,7 @@ func (s *SMTP) dialServer(ctx context.Context, sl *slot, srv *server) error {
 		}
 		return err
 	}
-	*sl = slot{srv: srv, mc: mc, client: client, conn: conn, lastUsed: time.Now()}
+	*sl = slot{srv: srv, client: client, conn: conn, lastUsed: time.Now()}
 	return nil
 }
 

@@ -21,6 +21,8 @@ func (s *Store) CreateDeliveries(ctx context.Context, ds []*Delivery) error {
 }
 
 // ClaimDeliveries leases up to limit due pending deliveries to the caller
+// (a digest's only while the digest is sending: paused and cancelled ones
+// wait)
 // until now+lease, marking them sending and counting the attempt. On
 // Postgres the rows are picked with FOR UPDATE SKIP LOCKED, so several
 // processes can claim from one queue without taking the same row.
@@ -32,9 +34,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	var out []Delivery
 	err := s.w.WithContext(ctx).Raw(`UPDATE deliveries SET status = ?, lease_until = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM deliveries WHERE status = ? AND next_attempt_at <= ?
+			AND (digest_id IS NULL OR digest_id IN (SELECT id FROM digests WHERE status = ?))
 			ORDER BY next_attempt_at, id LIMIT ?`+lock+`)
 		RETURNING *`,
-		DeliverySending, now.Add(lease).UTC(), DeliveryPending, now.UTC(), limit).Scan(&out).Error
+		DeliverySending, now.Add(lease).UTC(), DeliveryPending, now.UTC(), DigestSending, limit).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}

@@ -183,6 +183,25 @@ func (s *Set) Email(name string, data any) (html, text string, err error) {
 	return hb.String(), tb.String(), nil
 }
 
+// EmailPart renders one template defined inside an email's files, such as
+// a story block, so that a part shared by many messages is rendered once.
+// HTML parts come back as template.HTML, ready to place in the email.
+func (s *Set) EmailPart(email, part string, data any) (htmltemplate.HTML, string, error) {
+	ht, tt := s.emailHTML[email], s.emailText[email]
+	if ht == nil || tt == nil {
+		return "", "", fmt.Errorf("templates: no email %q", email)
+	}
+	var hb, tb bytes.Buffer
+	if err := ht.ExecuteTemplate(&hb, part+"_html", data); err != nil {
+		return "", "", fmt.Errorf("templates: %s/%s html: %w", email, part, err)
+	}
+	if err := tt.ExecuteTemplate(&tb, part+"_text", data); err != nil {
+		return "", "", fmt.Errorf("templates: %s/%s text: %w", email, part, err)
+	}
+	// The block was escaped by html/template as it was rendered.
+	return htmltemplate.HTML(hb.String()), tb.String(), nil //nolint:gosec
+}
+
 // Static returns the static files (widget.js, CSS).
 func Static() fs.FS {
 	sub, err := fs.Sub(files, "static")

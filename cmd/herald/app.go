@@ -8,12 +8,18 @@ import (
 	"net/mail"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"herald/accounts"
 	"herald/config"
 	"herald/delivery"
+	"herald/digests"
+	"herald/handlers"
 	"herald/mailer"
 	"herald/models"
+	"herald/stories"
 	"herald/subscribers"
 	"herald/templates"
 )
@@ -27,6 +33,10 @@ type app struct {
 	subs    *subscribers.Service
 	acc     *accounts.Accounts
 	worker  *delivery.Worker
+	stories *stories.Service
+	poller  *stories.Poller
+	digests *digests.Service
+	sched   *digests.Scheduler
 	closers []func() error
 }
 
@@ -104,6 +114,12 @@ func (a *app) build() error {
 		OnEnqueue: func() { wake() }, Logger: a.log,
 	})
 	a.acc = accounts.New(a.store, accounts.Config{})
+	// A new story may need an instant alert: wake the scheduler.
+	var storyAdded func()
+	a.stories = stories.New(a.store, stories.Config{Logger: a.log, OnNew: func(context.Context, *models.Story, []int64) { storyAdded() }})
+	a.poller = stories.NewPoller(a.store, a.stories, stories.PollerConfig{
+		Logger: a.log, UserAgent: "Herald feed poller (+" + cfg.BaseURL.String() + ")",
+	})
 	site := templates.Site{
 		Name: cfg.SiteName, URL: cfg.SiteURL, PrivacyURL: cfg.PrivacyURL,
 		PostalAddress: cfg.PostalAddress, BaseURL: cfg.BaseURL.String(),
@@ -117,10 +133,10 @@ func (a *app) build() error {
 	}
 	var sender mailer.Sender
 	if cfg.DevMailbox() {
-		sender = mailer.NewDevMailbox(a.store)
+		sender = mailer.NewDevMailbox(a.store).WithDKIM(cfg.DKIM)
 	} else {
 		pool, err := mailer.NewSMTP(mailer.SMTPConfig{
-			Servers: cfg.SMTP, Connections: cfg.SMTPConnections, Logger: a.log,
+			Servers: cfg.SMTP, Connections: cfg.SMTPConnections, Logger: a.log, DKIM: cfg.DKIM,
 		})
 		if err != nil {
 			return err
@@ -128,15 +144,43 @@ func (a *app) build() error {
 		a.closers = append(a.closers, pool.Close)
 		sender = pool
 	}
+	a.digests = digests.New(a.store, digests.Config{
+		Location: cfg.Location, AlertsPerDay: cfg.AlertsPerDay, OnEnqueue: func() { wake() }, Logger: a.log,
+	})
+	a.sched = digests.NewScheduler(a.digests, digests.ScheduleConfig{
+		DailyAt: cfg.DailyAt, WeeklyDay: cfg.WeeklyDay, WeeklyAt: cfg.WeeklyAt, Review: cfg.Review,
+	})
+	storyAdded = a.sched.Wake
+	digestMails, err := digests.NewRenderer(digests.RenderConfig{
+		Store: a.store, Templates: tpl, Site: site, From: cfg.From, Location: cfg.Location,
+		ListID: fmt.Sprintf("%s <newsletter.%s>", cfg.SiteName, domain),
+		Links: func(id int64) (string, string) {
+			return site.BaseURL + "/unsubscribe/" + tokens.Make(subscribers.PurposeUnsubscribe, id, time.Time{}),
+				site.BaseURL + "/preferences/" + tokens.Make(subscribers.PurposePreferences, id, time.Time{})
+		},
+	})
+	if err != nil {
+		return err
+	}
 	a.worker = delivery.New(delivery.Config{
 		Store: a.store, Sender: sender, Concurrency: cfg.SMTPConnections, SendRate: cfg.SendRate, Logger: a.log,
 		Renderers: map[string]delivery.Renderer{
 			models.KindConfirmation: mails,
 			models.KindNotice:       mails,
+			models.KindDigest:       digestMails,
+			models.KindTest:         digestMails,
 		},
 	})
 	wake = a.worker.Wake
 	return nil
+}
+
+// handlerDeps is what the HTTP handlers need from the app.
+func (a *app) handlerDeps(log *slog.Logger, setupToken string) handlers.Deps {
+	return handlers.Deps{
+		Config: a.cfg, Store: a.store, Subscribers: a.subs, Accounts: a.acc, Stories: a.stories,
+		Digests: a.digests, Templates: a.tpl, Logger: log, Registry: prometheus.NewRegistry(), SetupToken: setupToken,
+	}
 }
 
 func (a *app) close() error {

@@ -22,8 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"herald/config"
 	"herald/handlers"
 )
@@ -94,8 +92,7 @@ func cmdBenchSignup(e *env, args []string) int {
 	if _, err := a.firstRun(ctx); err != nil {
 		return fail(e, "bench: %v", err)
 	}
-	srv, err := handlers.New(handlers.Deps{Config: cfg, Store: a.store, Subscribers: a.subs, Accounts: a.acc,
-		Templates: a.tpl, Logger: log, Registry: prometheus.NewRegistry()})
+	srv, err := handlers.New(a.handlerDeps(log, ""))
 	if err != nil {
 		return fail(e, "bench: %v", err)
 	}

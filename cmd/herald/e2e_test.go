@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"herald/config"
 	"herald/handlers"
 	"herald/mailer/smtptest"
@@ -68,8 +66,7 @@ func startHerald(t *testing.T, dsn string, extra map[string]string) *running {
 	if _, err := a.firstRun(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := handlers.New(handlers.Deps{Config: cfg, Store: a.store, Subscribers: a.subs, Accounts: a.acc,
-		Templates: a.tpl, Logger: log, Registry: prometheus.NewRegistry()})
+	srv, err := handlers.New(a.handlerDeps(log, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

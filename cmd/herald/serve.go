@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"herald/handlers"
 )
 
@@ -18,7 +16,7 @@ func cmdServe(e *env, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		e.stderr.Write([]byte("Usage: herald serve\n\nRuns the web server, the signup committer and the delivery workers in one\nprocess until SIGINT or SIGTERM. Configuration: HERALD_* variables and .env\n(see .env.example).\n"))
+		e.stderr.Write([]byte("Usage: herald serve\n\nRuns the web server, the signup committer, the feed poller and the delivery\nworkers in one process until SIGINT or SIGTERM. Configuration: HERALD_*\nvariables and .env (see .env.example).\n"))
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitFlag(err)
@@ -42,10 +40,7 @@ func cmdServe(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "first run: %v", err)
 	}
-	srv, err := handlers.New(handlers.Deps{
-		Config: cfg, Store: a.store, Subscribers: a.subs, Accounts: a.acc, Templates: a.tpl,
-		Logger: log, Registry: prometheus.NewRegistry(), SetupToken: setup,
-	})
+	srv, err := handlers.New(a.handlerDeps(log, setup))
 	if err != nil {
 		return fail(e, "start: %v", err)
 	}
@@ -83,14 +78,22 @@ func serveUntilDone(ctx context.Context, a *app, h http.Handler, ln net.Listener
 	}
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	pollCtx, stopPoll := context.WithCancel(context.WithoutCancel(ctx))
+	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSched()
 	defer stopCommit()
 	defer stopWork()
+	defer stopPoll()
 
 	commitDone := make(chan error, 1)
 	workDone := make(chan error, 1)
+	pollDone := make(chan error, 1)
+	schedDone := make(chan error, 1)
 	httpDone := make(chan error, 1)
 	go func() { commitDone <- a.subs.Run(commitCtx) }()
 	go func() { workDone <- a.worker.Run(workCtx) }()
+	go func() { pollDone <- a.poller.Run(pollCtx) }()
+	go func() { schedDone <- a.sched.Run(schedCtx) }()
 	go func() { httpDone <- httpSrv.Serve(ln) }()
 
 	code := 0
@@ -110,12 +113,24 @@ func serveUntilDone(ctx context.Context, a *app, h http.Handler, ln net.Listener
 		log.Error("delivery worker stopped", slog.Any("error", err))
 		workDone <- err
 		code = 1
+	case err := <-pollDone:
+		log.Error("feed poller stopped", slog.Any("error", err))
+		pollDone <- err
+		code = 1
+	case err := <-schedDone:
+		log.Error("scheduler stopped", slog.Any("error", err))
+		schedDone <- err
+		code = 1
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		log.Warn("http shutdown", slog.Any("error", err))
 	}
+	stopPoll()
+	waitFor(shutCtx, pollDone, "feed poller", log)
+	stopSched()
+	waitFor(shutCtx, schedDone, "scheduler", log)
 	stopCommit()
 	waitFor(shutCtx, commitDone, "signup committer", log)
 	stopWork()

@@ -1,0 +1,286 @@
+package digests
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	htmltemplate "html/template"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/microcosm-cc/bluemonday"
+
+	"herald/delivery"
+	"herald/mailer"
+	"herald/models"
+	"herald/templates"
+)
+
+// RenderConfig configures the digest renderer.
+type RenderConfig struct {
+	Store     *models.Store
+	Templates *templates.Set
+	Site      templates.Site
+	From      string
+	// ListID is the List-Id value.
+	ListID string
+	// Links returns a subscriber's one-click unsubscribe and preference
+	// centre URLs (the tokens belong to the subscribers package).
+	Links    func(subscriberID int64) (unsubscribe, preferences string)
+	Location *time.Location
+}
+
+// Renderer renders digest and test deliveries. The parts every reader of a
+// digest shares (each story's block) are rendered once per digest and
+// kept; each message only picks and joins its reader's blocks.
+type Renderer struct {
+	cfg   RenderConfig
+	strip *bluemonday.Policy
+	mu    sync.Mutex
+	cache map[int64]*edition
+}
+
+// edition is a digest with its story blocks rendered.
+type edition struct {
+	digest   *models.Digest
+	freqs    []string
+	audience map[int64]bool // section ids; nil means every section
+	stories  []block
+	names    map[int64]string
+	loaded   time.Time
+}
+
+type block struct {
+	storyID  int64
+	sections []int64
+	html     htmltemplate.HTML
+	text     string
+}
+
+// StoryView is what the story block templates see.
+type StoryView struct {
+	Title       string
+	URL         string
+	Summary     htmltemplate.HTML
+	SummaryText string
+	ImageURL    string
+	Author      string
+	Published   string
+	Sections    string
+}
+
+// DigestEmail is the data of the digest email template.
+type DigestEmail struct {
+	Site           templates.Site
+	Subject        string
+	Intro          string
+	Email          string
+	Followed       string
+	StoryHTML      []htmltemplate.HTML
+	StoryText      []string
+	UnsubscribeURL string
+	PreferencesURL string
+}
+
+// testData is what a test delivery carries.
+type testData struct {
+	DigestID     int64 `json:"digest_id"`
+	AsSubscriber int64 `json:"as_subscriber_id,omitempty"`
+}
+
+// NewRenderer checks the digest templates exist and returns the renderer.
+func NewRenderer(cfg RenderConfig) (*Renderer, error) {
+	if err := cfg.Templates.Require(nil, []string{"digest"}); err != nil {
+		return nil, err
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	return &Renderer{cfg: cfg, strip: bluemonday.StrictPolicy(), cache: map[int64]*edition{}}, nil
+}
+
+// editionTTL bounds how long rendered blocks are reused, so an editor's
+// correction to a story reaches the rest of a send.
+const editionTTL = time.Minute
+
+func (r *Renderer) edition(ctx context.Context, digestID int64) (*edition, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.cache[digestID]; e != nil && time.Since(e.loaded) < editionTTL {
+		return e, nil
+	}
+	d, err := r.cfg.Store.DigestByID(ctx, digestID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := r.cfg.Store.DigestStoryIDs(ctx, digestID)
+	if err != nil {
+		return nil, err
+	}
+	stories, err := r.cfg.Store.StoriesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	secs, err := r.cfg.Store.StorySectionIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.cfg.Store.Sections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := &edition{digest: d, freqs: strings.Fields(d.Frequencies), names: map[int64]string{}, loaded: time.Now()}
+	bySlug := map[string]int64{}
+	for _, s := range all {
+		e.names[s.ID] = s.Name
+		bySlug[s.Slug] = s.ID
+	}
+	if d.Sections != "" {
+		e.audience = map[int64]bool{}
+		for _, slug := range strings.Fields(d.Sections) {
+			if id, ok := bySlug[slug]; ok {
+				e.audience[id] = true
+			}
+		}
+	}
+	for _, id := range ids {
+		st := stories[id]
+		if st == nil || st.Hidden {
+			continue
+		}
+		b := block{storyID: id, sections: secs[id]}
+		var names []string
+		for _, sid := range b.sections {
+			names = append(names, e.names[sid])
+		}
+		sort.Strings(names)
+		view := StoryView{
+			Title: st.Title, URL: st.URL, Summary: htmltemplate.HTML(st.Summary), //nolint:gosec // sanitised at ingest
+			SummaryText: strings.Join(strings.Fields(html.UnescapeString(r.strip.Sanitize(st.Summary))), " "),
+			ImageURL:    st.ImageURL, Author: st.Author, Sections: strings.Join(names, ", "),
+			Published: st.PublishedAt.In(r.cfg.Location).Format("2 Jan 2006 15:04"),
+		}
+		if b.html, b.text, err = r.cfg.Templates.EmailPart("digest", "digest_story", view); err != nil {
+			return nil, err
+		}
+		e.stories = append(e.stories, b)
+	}
+	r.cache[digestID] = e
+	// Keep the cache small: editions of finished sends are dropped.
+	if len(r.cache) > 64 {
+		for id, old := range r.cache {
+			if time.Since(old.loaded) >= editionTTL {
+				delete(r.cache, id)
+			}
+		}
+	}
+	return e, nil
+}
+
+// Render implements delivery.Renderer for digest and test deliveries.
+func (r *Renderer) Render(ctx context.Context, d *models.Delivery, sub *models.Subscriber) (*mailer.Message, error) {
+	var digestID int64
+	reader := sub
+	switch d.Kind {
+	case models.KindDigest:
+		if d.DigestID == nil || sub == nil {
+			return nil, fmt.Errorf("digest delivery %d has no digest or subscriber", d.ID)
+		}
+		if sub.Status != models.StatusActive {
+			return nil, delivery.ErrSkip
+		}
+		digestID = *d.DigestID
+	case models.KindTest:
+		var td testData
+		if err := json.Unmarshal([]byte(d.Data), &td); err != nil || td.DigestID == 0 {
+			return nil, fmt.Errorf("test delivery %d: bad data", d.ID)
+		}
+		digestID = td.DigestID
+		reader = nil
+		if td.AsSubscriber != 0 {
+			s, err := r.cfg.Store.SubscriberByID(ctx, td.AsSubscriber)
+			if err != nil {
+				return nil, err
+			}
+			reader = s
+		}
+	default:
+		return nil, fmt.Errorf("digests: cannot render a %q delivery", d.Kind)
+	}
+	e, err := r.edition(ctx, digestID)
+	if err != nil {
+		return nil, err
+	}
+	picked, followed, err := r.pick(ctx, e, reader)
+	if err != nil {
+		return nil, err
+	}
+	if len(picked) == 0 {
+		if d.Kind == models.KindTest {
+			return nil, errors.New("the chosen reader follows none of this digest's stories")
+		}
+		return nil, delivery.ErrSkip
+	}
+	data := DigestEmail{Site: r.cfg.Site, Subject: e.digest.Subject, Intro: e.digest.Intro, Followed: followed}
+	for _, b := range picked {
+		data.StoryHTML = append(data.StoryHTML, b.html)
+		data.StoryText = append(data.StoryText, b.text)
+	}
+	msg := &mailer.Message{
+		From: r.cfg.From, Subject: e.digest.Subject, ListID: r.cfg.ListID,
+		FeedbackID: fmt.Sprintf("digest%d:%s:newsletter:herald", e.digest.ID, e.digest.Kind),
+	}
+	if reader != nil {
+		data.Email = reader.Email
+		data.UnsubscribeURL, data.PreferencesURL = r.cfg.Links(reader.ID)
+	} else {
+		data.Email = "you"
+		data.UnsubscribeURL, data.PreferencesURL = r.cfg.Site.BaseURL+"/unsubscribe/TEST", r.cfg.Site.BaseURL+"/preferences/TEST"
+	}
+	if d.Kind == models.KindTest {
+		msg.Subject = "[Test] " + msg.Subject
+	}
+	msg.ListUnsubscribe = data.UnsubscribeURL
+	data.Subject = msg.Subject
+	if msg.HTML, msg.Text, err = r.cfg.Templates.Email("digest", data); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// pick returns the blocks this reader gets: stories in a section they
+// follow at one of the digest's frequencies (and in its audience), each
+// story once even when it is in two of their sections. A nil reader (a
+// test send with no chosen reader) gets every story.
+func (r *Renderer) pick(ctx context.Context, e *edition, reader *models.Subscriber) ([]block, string, error) {
+	if reader == nil {
+		return e.stories, "every section", nil
+	}
+	bySub, err := r.cfg.Store.SubscriptionSections(ctx, []int64{reader.ID}, e.freqs)
+	if err != nil {
+		return nil, "", err
+	}
+	follows := map[int64]bool{}
+	var names []string
+	for _, sid := range bySub[reader.ID] {
+		if e.audience == nil || e.audience[sid] {
+			follows[sid] = true
+			names = append(names, e.names[sid])
+		}
+	}
+	sort.Strings(names)
+	var out []block
+	for _, b := range e.stories {
+		for _, sid := range b.sections {
+			if follows[sid] {
+				out = append(out, b)
+				break
+			}
+		}
+	}
+	return out, strings.Join(names, ", "), nil
+}

@@ -1,0 +1,264 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// CreateDigest inserts a digest and its stories in order, in one
+// transaction. A taken key is reported by IsUniqueViolation.
+func (s *Store) CreateDigest(ctx context.Context, d *Digest, storyIDs []int64) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		if err := tx.w.WithContext(ctx).Create(d).Error; err != nil {
+			return fmt.Errorf("create digest: %w", err)
+		}
+		rows := make([]DigestStory, len(storyIDs))
+		for i, id := range storyIDs {
+			rows[i] = DigestStory{DigestID: d.ID, StoryID: id, Position: i}
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := tx.w.WithContext(ctx).CreateInBatches(rows, 500).Error; err != nil {
+			return fmt.Errorf("create digest stories: %w", err)
+		}
+		return nil
+	})
+}
+
+// DigestByID returns one digest.
+func (s *Store) DigestByID(ctx context.Context, id int64) (*Digest, error) {
+	var d Digest
+	if err := s.r.WithContext(ctx).First(&d, id).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &d, nil
+}
+
+// DigestByKey returns the digest with this unique key.
+func (s *Store) DigestByKey(ctx context.Context, key string) (*Digest, error) {
+	var d Digest
+	if err := s.r.WithContext(ctx).Where("key = ?", key).First(&d).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &d, nil
+}
+
+// DigestStoryIDs returns a digest's story ids in order.
+func (s *Store) DigestStoryIDs(ctx context.Context, digestID int64) ([]int64, error) {
+	var ids []int64
+	err := s.r.WithContext(ctx).Model(&DigestStory{}).Where("digest_id = ?", digestID).
+		Order("position").Pluck("story_id", &ids).Error
+	return ids, err
+}
+
+// NewStoriesFor returns the visible stories that no earlier digest of this
+// kind included and that were published or received at or after since,
+// newest first. Going by "no earlier digest included it" rather than by
+// publication time alone means a story a feed delivers late is not lost.
+func (s *Store) NewStoriesFor(ctx context.Context, kind string, since time.Time, limit int) ([]Story, error) {
+	var out []Story
+	err := s.r.WithContext(ctx).
+		Where("hidden = ? AND (published_at >= ? OR created_at >= ?)", false, since.UTC(), since.UTC()).
+		Where(`NOT EXISTS (SELECT 1 FROM digest_stories ds JOIN digests d ON d.id = ds.digest_id
+			WHERE ds.story_id = stories.id AND d.kind = ? AND d.status <> ?)`, kind, DigestCancelled).
+		Order("published_at DESC, id DESC").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+// SetDigestStatus moves a digest from one of the from statuses to status,
+// and reports whether it did.
+func (s *Store) SetDigestStatus(ctx context.Context, id int64, from []string, status string, updates map[string]any) (bool, error) {
+	if updates == nil {
+		updates = map[string]any{}
+	}
+	updates["status"] = status
+	res := s.w.WithContext(ctx).Model(&Digest{}).Where("id = ? AND status IN ?", id, from).Updates(updates)
+	if res.Error != nil {
+		return false, fmt.Errorf("set digest status: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// Audience selects a digest's readers: active subscribers with a
+// subscription at one of Frequencies to one of SectionIDs (all sections
+// when empty).
+type Audience struct {
+	Frequencies []string
+	SectionIDs  []int64
+	// AlertCap, when above zero, leaves out readers who already received
+	// that many alerts since AlertSince.
+	AlertCap   int
+	AlertSince time.Time
+}
+
+// EnqueueDigest inserts the digest's deliveries in two set-based statements
+// and moves it to sending, in one transaction: a pending delivery for every
+// audience member subscribed to a section one of its stories is in, and a
+// skipped one for every audience member with nothing in it. Rows that exist
+// already (a second start) are left alone: a digest is never sent twice to
+// one subscriber. It returns the number of recipients (pending rows).
+func (s *Store) EnqueueDigest(ctx context.Context, digestID int64, aud Audience, now time.Time, from []string) (int64, error) {
+	now = now.UTC()
+	var recipients int64
+	err := s.Tx(ctx, func(tx *Store) error {
+		res := tx.w.WithContext(ctx).Model(&Digest{}).Where("id = ? AND status IN ?", digestID, from).
+			Updates(map[string]any{"status": DigestSending, "started_at": now, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("start digest: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return errNotStartable
+		}
+		secFilter, args := "", []any{}
+		if len(aud.SectionIDs) > 0 {
+			secFilter = " AND sub.section_id IN ?"
+			args = append(args, aud.SectionIDs)
+		}
+		capFilter, capArgs := "", []any{}
+		if aud.AlertCap > 0 {
+			capFilter = ` AND (SELECT COUNT(*) FROM deliveries dd JOIN digests dg ON dg.id = dd.digest_id
+				WHERE dd.subscriber_id = s.id AND dg.kind = ? AND dd.status <> ? AND dd.created_at >= ?) < ?`
+			capArgs = []any{DigestAlert, DeliverySkipped, aud.AlertSince.UTC(), aud.AlertCap}
+		}
+		audience := `FROM subscribers s WHERE s.status = ? AND EXISTS (
+			SELECT 1 FROM subscriptions sub WHERE sub.subscriber_id = s.id AND sub.frequency IN ?` + secFilter + `)` + capFilter
+		withStories := ` AND EXISTS (SELECT 1 FROM subscriptions sub
+			JOIN story_sections ss ON ss.section_id = sub.section_id
+			JOIN digest_stories ds ON ds.story_id = ss.story_id
+			WHERE sub.subscriber_id = s.id AND ds.digest_id = ? AND sub.frequency IN ?` + secFilter + `)`
+		insert := `INSERT INTO deliveries (kind, subscriber_id, digest_id, to_address, status, next_attempt_at, attempts, last_error, message_id, data, created_at)
+			SELECT ?, s.id, ?, '', ?, ?, 0, '', '', '', ? `
+		base := append([]any{KindDigest, digestID}, DeliveryPending, now, now, StatusActive, aud.Frequencies)
+		base = append(base, args...)
+		base = append(base, capArgs...)
+		a1 := append(append([]any{}, base...), digestID, aud.Frequencies)
+		a1 = append(a1, args...)
+		res = tx.w.WithContext(ctx).Exec(insert+audience+withStories+" ON CONFLICT DO NOTHING", a1...)
+		if res.Error != nil {
+			return fmt.Errorf("enqueue digest: %w", res.Error)
+		}
+		recipients = res.RowsAffected
+		// Audience members with nothing in this digest: skipped, counted.
+		a2 := append([]any{KindDigest, digestID}, DeliverySkipped, now, now, StatusActive, aud.Frequencies)
+		a2 = append(a2, args...)
+		a2 = append(a2, capArgs...)
+		a2 = append(a2, digestID, aud.Frequencies)
+		a2 = append(a2, args...)
+		notWith := strings.Replace(withStories, " AND EXISTS", " AND NOT EXISTS", 1)
+		if err := tx.w.WithContext(ctx).Exec(insert+audience+notWith+" ON CONFLICT DO NOTHING", a2...).Error; err != nil {
+			return fmt.Errorf("enqueue digest (skipped): %w", err)
+		}
+		return tx.w.WithContext(ctx).Model(&Digest{}).Where("id = ?", digestID).
+			UpdateColumn("recipients", recipients).Error
+	})
+	return recipients, err
+}
+
+// errNotStartable: the digest is not in a status that can start.
+var errNotStartable = fmt.Errorf("digest cannot start from its current status")
+
+// IsNotStartable reports whether err says the digest was not startable.
+func IsNotStartable(err error) bool { return err == errNotStartable }
+
+// DigestCounts is a digest's deliveries by outcome.
+type DigestCounts struct {
+	Sent, Failed, Skipped, Pending int64
+}
+
+// CountDigest counts a digest's deliveries by status (pending includes
+// rows being sent).
+func (s *Store) CountDigest(ctx context.Context, digestID int64) (DigestCounts, error) {
+	var rows []struct {
+		Status string
+		N      int64
+	}
+	err := s.r.WithContext(ctx).Model(&Delivery{}).Select("status, COUNT(*) AS n").
+		Where("digest_id = ?", digestID).Group("status").Scan(&rows).Error
+	var c DigestCounts
+	for _, r := range rows {
+		switch r.Status {
+		case DeliverySent:
+			c.Sent = r.N
+		case DeliveryFailed:
+			c.Failed = r.N
+		case DeliverySkipped:
+			c.Skipped = r.N
+		default:
+			c.Pending += r.N
+		}
+	}
+	return c, err
+}
+
+// SkipPending marks a digest's pending deliveries skipped (cancel).
+func (s *Store) SkipPending(ctx context.Context, digestID int64, reason string) (int64, error) {
+	res := s.w.WithContext(ctx).Model(&Delivery{}).Where("digest_id = ? AND status = ?", digestID, DeliveryPending).
+		Updates(map[string]any{"status": DeliverySkipped, "last_error": reason})
+	return res.RowsAffected, res.Error
+}
+
+// FinishDigests marks sent every sending digest with no delivery left
+// pending or in flight, and returns how many it finished.
+func (s *Store) FinishDigests(ctx context.Context, now time.Time) (int64, error) {
+	res := s.w.WithContext(ctx).Exec(`UPDATE digests SET status = ?, finished_at = ?, updated_at = ?
+		WHERE status = ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.digest_id = digests.id AND d.status IN ?)`,
+		DigestSent, now.UTC(), now.UTC(), DigestSending, []string{DeliveryPending, DeliverySending})
+	return res.RowsAffected, res.Error
+}
+
+// DigestsByStatus lists digests in a status.
+func (s *Store) DigestsByStatus(ctx context.Context, status string) ([]Digest, error) {
+	var out []Digest
+	err := s.r.WithContext(ctx).Where("status = ?", status).Order("id").Find(&out).Error
+	return out, err
+}
+
+// DueScheduledDigests returns scheduled digests whose time has come.
+func (s *Store) DueScheduledDigests(ctx context.Context, now time.Time) ([]Digest, error) {
+	var out []Digest
+	err := s.r.WithContext(ctx).Where("status = ? AND scheduled_at <= ?", DigestScheduled, now.UTC()).Order("id").Find(&out).Error
+	return out, err
+}
+
+// SubscriptionSections returns, for each subscriber, the section ids they
+// follow at one of the frequencies.
+func (s *Store) SubscriptionSections(ctx context.Context, subscriberIDs []int64, freqs []string) (map[int64][]int64, error) {
+	out := make(map[int64][]int64, len(subscriberIDs))
+	for start := 0; start < len(subscriberIDs); start += 500 {
+		var rows []struct{ SubscriberID, SectionID int64 }
+		err := s.r.WithContext(ctx).Model(&Subscription{}).Select("subscriber_id, section_id").
+			Where("subscriber_id IN ? AND frequency IN ?", subscriberIDs[start:min(start+500, len(subscriberIDs))], freqs).
+			Scan(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("subscription sections: %w", err)
+		}
+		for _, r := range rows {
+			out[r.SubscriberID] = append(out[r.SubscriberID], r.SectionID)
+		}
+	}
+	return out, nil
+}
+
+// DigestFailureCounts returns, for each sending digest, its failed and
+// finished (sent + failed) deliveries, for the error cap.
+func (s *Store) DigestFailureCounts(ctx context.Context) (map[int64][2]int64, error) {
+	var rows []struct {
+		DigestID int64
+		Failed   int64
+		Done     int64
+	}
+	err := s.r.WithContext(ctx).Raw(`SELECT d.digest_id,
+			SUM(CASE WHEN d.status = ? THEN 1 ELSE 0 END) AS failed,
+			SUM(CASE WHEN d.status IN (?, ?) THEN 1 ELSE 0 END) AS done
+		FROM deliveries d JOIN digests g ON g.id = d.digest_id
+		WHERE g.status = ? GROUP BY d.digest_id`,
+		DeliveryFailed, DeliveryFailed, DeliverySent, DigestSending).Scan(&rows).Error
+	out := map[int64][2]int64{}
+	for _, r := range rows {
+		out[r.DigestID] = [2]int64{r.Failed, r.Done}
+	}
+	return out, err
+}
