@@ -42,6 +42,9 @@ type Config struct {
 	SMTP            []SMTPServer
 	SMTPConnections int
 	SendRate        float64
+	// Lease is how long a worker holds a claimed delivery; after a crash
+	// its rows are sent again once the lease runs out.
+	Lease time.Duration
 	From            string
 	FromName        string
 	// DKIM, when not nil, signs every outgoing message.
@@ -279,6 +282,7 @@ func parse(get func(string) string) (*Config, error) {
 	c.SMTP = p.smtp("HERALD_SMTP_URL")
 	c.SMTPConnections = p.integer("HERALD_SMTP_CONNECTIONS", 4, 1, 256)
 	c.SendRate = p.float("HERALD_SEND_RATE", 0, 0, 1e6)
+	c.Lease = p.duration("HERALD_DELIVERY_LEASE", 2*time.Minute, 5*time.Second)
 	c.From = p.str("HERALD_FROM", "Herald <newsletter@"+hostOnly(u)+">")
 	if a, err := mail.ParseAddress(c.From); err != nil || strings.ContainsAny(c.From, "\r\n") {
 		p.fail("HERALD_FROM", "%q is not an address like \"Daily News <news@example.com>\"", c.From)
