@@ -57,6 +57,9 @@ func (w *Worker) flush(bg context.Context, batch []outcome) {
 		err = w.write(ctx, batch, results)
 		cancel()
 		if err == nil {
+			if w.cfg.OnRecorded != nil {
+				w.cfg.OnRecorded()
+			}
 			return
 		}
 		w.log.Warn("record delivery results", slog.Int("results", len(results)), slog.Int("try", try+1), slog.String("error", err.Error()))

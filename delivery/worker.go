@@ -55,6 +55,9 @@ type Config struct {
 	// ShutdownGrace bounds how long sends under way may take to finish
 	// once Run's context ends (default 30s).
 	ShutdownGrace time.Duration
+	// OnRecorded is called after a batch of results was written (the
+	// scheduler then marks finished digests sent without waiting a tick).
+	OnRecorded func()
 	// Now is the clock (default time.Now); tests inject one.
 	Now    func() time.Time
 	Logger *slog.Logger

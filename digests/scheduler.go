@@ -64,17 +64,29 @@ func (sc *Scheduler) Wake() {
 	}
 }
 
+// wakeGap is the least time between two rounds started by Wake: results
+// are recorded many times a second during a send.
+const wakeGap = time.Second
+
 // Run ticks until ctx ends.
 func (sc *Scheduler) Run(ctx context.Context) error {
 	t := time.NewTicker(sc.cfg.Tick)
 	defer t.Stop()
 	for {
+		last := time.Now()
 		sc.Tick(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-sc.wake:
+			if gap := wakeGap - time.Since(last); gap > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(gap):
+				}
+			}
 		}
 	}
 }

@@ -163,7 +163,8 @@ func (a *app) build() error {
 		return err
 	}
 	a.worker = delivery.New(delivery.Config{
-		Store: a.store, Sender: sender, Concurrency: cfg.SMTPConnections, SendRate: cfg.SendRate, Lease: cfg.Lease, Logger: a.log,
+		OnRecorded: a.sched.Wake,
+		Store:      a.store, Sender: sender, Concurrency: cfg.SMTPConnections, SendRate: cfg.SendRate, Lease: cfg.Lease, Logger: a.log,
 		Renderers: map[string]delivery.Renderer{
 			models.KindConfirmation: mails,
 			models.KindNotice:       mails,
