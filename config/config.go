@@ -44,9 +44,9 @@ type Config struct {
 	SendRate        float64
 	// Lease is how long a worker holds a claimed delivery; after a crash
 	// its rows are sent again once the lease runs out.
-	Lease time.Duration
-	From            string
-	FromName        string
+	Lease    time.Duration
+	From     string
+	FromName string
 	// DKIM, when not nil, signs every outgoing message.
 	DKIM *DKIMConfig
 
