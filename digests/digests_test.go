@@ -122,7 +122,7 @@ func (w *world) startWorker() {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { _ = pool.Close() })
-	w.worker = delivery.New(delivery.Config{Store: w.store, Sender: pool, Concurrency: 4, PollInterval: 50 * time.Millisecond,
+	w.worker = delivery.New(delivery.Config{Store: w.store, Sender: pool, Concurrency: 4, PollInterval: 50 * time.Millisecond, Now: w.clock.Now,
 		Renderers: map[string]delivery.Renderer{models.KindDigest: r, models.KindTest: r}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -147,27 +147,8 @@ func (r *Renderer) edition(ctx context.Context, digestID int64) (*edition, error
 			}
 		}
 	}
-	for _, id := range ids {
-		st := stories[id]
-		if st == nil || st.Hidden {
-			continue
-		}
-		b := block{storyID: id, sections: secs[id]}
-		var names []string
-		for _, sid := range b.sections {
-			names = append(names, e.names[sid])
-		}
-		sort.Strings(names)
-		view := StoryView{
-			Title: st.Title, URL: st.URL, Summary: htmltemplate.HTML(st.Summary), //nolint:gosec // sanitised at ingest
-			SummaryText: strings.Join(strings.Fields(html.UnescapeString(r.strip.Sanitize(st.Summary))), " "),
-			ImageURL:    st.ImageURL, Author: st.Author, Sections: strings.Join(names, ", "),
-			Published: st.PublishedAt.In(r.cfg.Location).Format("2 Jan 2006 15:04"),
-		}
-		if b.html, b.text, err = r.cfg.Templates.EmailPart("digest", "digest_story", view); err != nil {
-			return nil, err
-		}
-		e.stories = append(e.stories, b)
+	if e.stories, err = r.blocks(ids, stories, secs, e.names); err != nil {
+		return nil, err
 	}
 	r.cache[digestID] = e
 	// Keep the cache small: editions of finished sends are dropped.
@@ -179,6 +160,54 @@ func (r *Renderer) edition(ctx context.Context, digestID int64) (*edition, error
 		}
 	}
 	return e, nil
+}
+
+// blocks renders the story blocks of these stories, in order.
+func (r *Renderer) blocks(ids []int64, stories map[int64]*models.Story, secs map[int64][]int64, names map[int64]string) ([]block, error) {
+	var out []block
+	for _, id := range ids {
+		st := stories[id]
+		if st == nil || st.Hidden {
+			continue
+		}
+		b := block{storyID: id, sections: secs[id]}
+		var secNames []string
+		for _, sid := range b.sections {
+			secNames = append(secNames, names[sid])
+		}
+		sort.Strings(secNames)
+		view := StoryView{
+			Title: st.Title, URL: st.URL, Summary: htmltemplate.HTML(st.Summary), //nolint:gosec // sanitised at ingest
+			SummaryText: strings.Join(strings.Fields(html.UnescapeString(r.strip.Sanitize(st.Summary))), " "),
+			ImageURL:    st.ImageURL, Author: st.Author, Sections: strings.Join(secNames, ", "),
+			Published: st.PublishedAt.In(r.cfg.Location).Format("2 Jan 2006 15:04"),
+		}
+		var err error
+		if b.html, b.text, err = r.cfg.Templates.EmailPart("digest", "digest_story", view); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// carried returns the blocks of stories the alert cap held back from this
+// reader, which ride along with their next alert.
+func (r *Renderer) carried(ctx context.Context, e *edition, sub *models.Subscriber, deliveryID int64) ([]block, error) {
+	ids, err := r.cfg.Store.CarriedAlertStories(ctx, sub.ID, deliveryID)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	ids = dedupeIDs(ids)
+	stories, err := r.cfg.Store.StoriesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	secs, err := r.cfg.Store.StorySectionIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return r.blocks(ids, stories, secs, e.names)
 }
 
 // Render implements delivery.Renderer for digest and test deliveries.
@@ -218,6 +247,22 @@ func (r *Renderer) Render(ctx context.Context, d *models.Delivery, sub *models.S
 	picked, followed, err := r.pick(ctx, e, reader)
 	if err != nil {
 		return nil, err
+	}
+	if e.digest.Kind == models.DigestAlert && d.Kind == models.KindDigest && len(picked) > 0 {
+		more, err := r.carried(ctx, e, reader, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[int64]bool{}
+		for _, b := range picked {
+			seen[b.storyID] = true
+		}
+		for _, b := range more {
+			if !seen[b.storyID] {
+				seen[b.storyID] = true
+				picked = append(picked, b)
+			}
+		}
 	}
 	if len(picked) == 0 {
 		if d.Kind == models.KindTest {

@@ -2,6 +2,7 @@ package digests_test
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"strings"
 	"testing"
@@ -271,6 +272,42 @@ func TestAlertsCappedPerReader(t *testing.T) {
 		}
 		if pending != 2 {
 			t.Fatalf("alerts queued for the instant reader: %d, want the cap of 2", pending)
+		}
+		// The next day the cap resets; the held-back story rides along with
+		// the next alert, once.
+		w.clock.Set(w.clock.Now().Add(25 * time.Hour))
+		w.story("https://news.example.com/Fourth", "Fourth", w.clock.Now().Add(-time.Minute), "politics-uk")
+		sched.Tick(ctx)
+		w.startWorker()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(w.smtp.MessagesTo("fast@example.com")) < 3 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // nothing more may arrive
+		msgs := w.mailTo("fast@example.com")
+		if len(msgs) != 3 {
+			for i := 1; i <= 4; i++ {
+				d, err := store.DigestByKey(ctx, fmt.Sprintf("alert:%d", i))
+				c, _ := store.CountDigest(ctx, d.ID)
+				t.Logf("alert %d: %v %+v %+v", i, err, d, c)
+			}
+			t.Fatalf("instant reader got %d alerts, want 3", len(msgs))
+		}
+		third := 0
+		for _, m := range msgs {
+			third += strings.Count(m.text, "] Third")
+			if strings.Contains(m.text, "Fourth") && !strings.Contains(m.text, "Third") {
+				t.Fatalf("the next alert does not carry the held-back story:\n%s", m.text)
+			}
+		}
+		if third != 1 {
+			for _, m := range msgs {
+				t.Logf("%s", m.text)
+			}
+			t.Fatalf("the held-back story arrived %d times, want once", third)
+		}
+		if n := len(w.smtp.MessagesTo("slow@example.com")); n != 0 {
+			t.Fatalf("the daily reader got %d alerts", n)
 		}
 	})
 }

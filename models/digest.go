@@ -94,12 +94,17 @@ type Audience struct {
 	AlertSince time.Time
 }
 
-// EnqueueDigest inserts the digest's deliveries in two set-based statements
-// and moves it to sending, in one transaction: a pending delivery for every
+// AlertCapped is the last_error of an alert delivery held back by the
+// per-reader daily cap; its story goes in the reader's next alert.
+const AlertCapped = "alert-cap"
+
+// EnqueueDigest inserts the digest's deliveries in set-based statements and
+// moves it to sending, in one transaction: a pending delivery for every
 // audience member subscribed to a section one of its stories is in, and a
-// skipped one for every audience member with nothing in it. Rows that exist
-// already (a second start) are left alone: a digest is never sent twice to
-// one subscriber. It returns the number of recipients (pending rows).
+// skipped one for every audience member with nothing in it (and, for
+// alerts, for every reader over the daily cap, marked AlertCapped). Rows
+// that exist already (a second start) are left alone: a digest is never
+// sent twice to one subscriber. It returns the number of recipients.
 func (s *Store) EnqueueDigest(ctx context.Context, digestID int64, aud Audience, now time.Time, from []string) (int64, error) {
 	now = now.UTC()
 	var recipients int64
@@ -112,49 +117,83 @@ func (s *Store) EnqueueDigest(ctx context.Context, digestID int64, aud Audience,
 		if res.RowsAffected == 0 {
 			return errNotStartable
 		}
-		secFilter, args := "", []any{}
+		secFilter, secArgs := "", []any{}
 		if len(aud.SectionIDs) > 0 {
 			secFilter = " AND sub.section_id IN ?"
-			args = append(args, aud.SectionIDs)
+			secArgs = []any{aud.SectionIDs}
 		}
-		capFilter, capArgs := "", []any{}
-		if aud.AlertCap > 0 {
-			capFilter = ` AND (SELECT COUNT(*) FROM deliveries dd JOIN digests dg ON dg.id = dd.digest_id
-				WHERE dd.subscriber_id = s.id AND dg.kind = ? AND dd.status <> ? AND dd.created_at >= ?) < ?`
-			capArgs = []any{DigestAlert, DeliverySkipped, aud.AlertSince.UTC(), aud.AlertCap}
+		// Each part is SQL with its arguments, joined in order.
+		type part struct {
+			sql  string
+			args []any
 		}
-		audience := `FROM subscribers s WHERE s.status = ? AND EXISTS (
-			SELECT 1 FROM subscriptions sub WHERE sub.subscriber_id = s.id AND sub.frequency IN ?` + secFilter + `)` + capFilter
-		withStories := ` AND EXISTS (SELECT 1 FROM subscriptions sub
-			JOIN story_sections ss ON ss.section_id = sub.section_id
-			JOIN digest_stories ds ON ds.story_id = ss.story_id
-			WHERE sub.subscriber_id = s.id AND ds.digest_id = ? AND sub.frequency IN ?` + secFilter + `)`
-		insert := `INSERT INTO deliveries (kind, subscriber_id, digest_id, to_address, status, next_attempt_at, attempts, last_error, message_id, data, created_at)
-			SELECT ?, s.id, ?, '', ?, ?, 0, '', '', '', ? `
-		base := append([]any{KindDigest, digestID}, DeliveryPending, now, now, StatusActive, aud.Frequencies)
-		base = append(base, args...)
-		base = append(base, capArgs...)
-		a1 := append(append([]any{}, base...), digestID, aud.Frequencies)
-		a1 = append(a1, args...)
-		res = tx.w.WithContext(ctx).Exec(insert+audience+withStories+" ON CONFLICT DO NOTHING", a1...)
-		if res.Error != nil {
-			return fmt.Errorf("enqueue digest: %w", res.Error)
+		insert := func(status, lastError string) part {
+			return part{`INSERT INTO deliveries (kind, subscriber_id, digest_id, to_address, status, next_attempt_at, attempts, last_error, message_id, data, created_at)
+				SELECT ?, s.id, ?, '', ?, ?, 0, ?, '', '', ? `, []any{KindDigest, digestID, status, now, lastError, now}}
 		}
-		recipients = res.RowsAffected
-		// Audience members with nothing in this digest: skipped, counted.
-		a2 := append([]any{KindDigest, digestID}, DeliverySkipped, now, now, StatusActive, aud.Frequencies)
-		a2 = append(a2, args...)
-		a2 = append(a2, capArgs...)
-		a2 = append(a2, digestID, aud.Frequencies)
-		a2 = append(a2, args...)
-		notWith := strings.Replace(withStories, " AND EXISTS", " AND NOT EXISTS", 1)
-		if err := tx.w.WithContext(ctx).Exec(insert+audience+notWith+" ON CONFLICT DO NOTHING", a2...).Error; err != nil {
+		audience := part{`FROM subscribers s WHERE s.status = ? AND EXISTS (
+			SELECT 1 FROM subscriptions sub WHERE sub.subscriber_id = s.id AND sub.frequency IN ?` + secFilter + `)`,
+			append([]any{StatusActive, aud.Frequencies}, secArgs...)}
+		withStories := func(not string) part {
+			return part{` AND ` + not + `EXISTS (SELECT 1 FROM subscriptions sub
+				JOIN story_sections ss ON ss.section_id = sub.section_id
+				JOIN digest_stories ds ON ds.story_id = ss.story_id
+				WHERE sub.subscriber_id = s.id AND ds.digest_id = ? AND sub.frequency IN ?` + secFilter + `)`,
+				append([]any{digestID, aud.Frequencies}, secArgs...)}
+		}
+		capped := func(cmp string) part {
+			if aud.AlertCap <= 0 {
+				if cmp == ">=" {
+					return part{" AND 1 = 0", nil}
+				}
+				return part{}
+			}
+			return part{` AND (SELECT COUNT(*) FROM deliveries dd JOIN digests dg ON dg.id = dd.digest_id
+				WHERE dd.subscriber_id = s.id AND dg.kind = ? AND dd.status <> ? AND dd.created_at >= ?) ` + cmp + ` ?`,
+				[]any{DigestAlert, DeliverySkipped, aud.AlertSince.UTC(), aud.AlertCap}}
+		}
+		exec := func(parts ...part) (int64, error) {
+			var q strings.Builder
+			var args []any
+			for _, p := range parts {
+				q.WriteString(p.sql)
+				args = append(args, p.args...)
+			}
+			q.WriteString(" ON CONFLICT DO NOTHING")
+			res := tx.w.WithContext(ctx).Exec(q.String(), args...)
+			return res.RowsAffected, res.Error
+		}
+		var err error
+		if recipients, err = exec(insert(DeliveryPending, ""), audience, withStories(""), capped("<")); err != nil {
+			return fmt.Errorf("enqueue digest: %w", err)
+		}
+		if _, err := exec(insert(DeliverySkipped, AlertCapped), audience, withStories(""), capped(">=")); err != nil {
+			return fmt.Errorf("enqueue digest (capped): %w", err)
+		}
+		if _, err := exec(insert(DeliverySkipped, ""), audience, withStories("NOT ")); err != nil {
 			return fmt.Errorf("enqueue digest (skipped): %w", err)
 		}
 		return tx.w.WithContext(ctx).Model(&Digest{}).Where("id = ?", digestID).
 			UpdateColumn("recipients", recipients).Error
 	})
 	return recipients, err
+}
+
+// CarriedAlertStories returns the stories of alerts the cap held back from
+// a subscriber after the last alert sent to them before the delivery
+// beforeDelivery, oldest first: they ride along with that delivery.
+func (s *Store) CarriedAlertStories(ctx context.Context, subscriberID, beforeDelivery int64) ([]int64, error) {
+	var ids []int64
+	err := s.r.WithContext(ctx).Raw(`SELECT ds.story_id FROM deliveries d
+		JOIN digests g ON g.id = d.digest_id AND g.kind = ?
+		JOIN digest_stories ds ON ds.digest_id = g.id
+		WHERE d.subscriber_id = ? AND d.status = ? AND d.last_error = ? AND d.id < ?
+		AND d.id > COALESCE((SELECT MAX(x.id) FROM deliveries x JOIN digests xg ON xg.id = x.digest_id AND xg.kind = ?
+			WHERE x.subscriber_id = ? AND x.status IN ? AND x.id < ?), 0)
+		ORDER BY d.id, ds.position`,
+		DigestAlert, subscriberID, DeliverySkipped, AlertCapped, beforeDelivery,
+		DigestAlert, subscriberID, []string{DeliverySent, DeliveryPending, DeliverySending}, beforeDelivery).Scan(&ids).Error
+	return ids, err
 }
 
 // errNotStartable: the digest is not in a status that can start.
