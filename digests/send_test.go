@@ -10,6 +10,7 @@ import (
 
 	"herald/digests"
 	"herald/models"
+	"herald/mailer/smtptest"
 	"herald/models/testdb"
 )
 
@@ -310,4 +311,46 @@ func TestAlertsCappedPerReader(t *testing.T) {
 			t.Fatalf("the daily reader got %d alerts", n)
 		}
 	})
+}
+
+// TestErrorCapPausesRunawaySend: a relay that refuses everything pauses
+// the send, with the reason on the digest, instead of failing every reader.
+func TestErrorCapPausesRunawaySend(t *testing.T) {
+	store := testdb.New(t)
+	ctx := context.Background()
+	w := newWorld(t, store)
+	for i := 0; i < 80; i++ {
+		w.reader(fmt.Sprintf("r%d@example.com", i), models.StatusActive, "politics-uk:daily")
+	}
+	s1 := w.story("https://news.example.com/p1", "One", w.clock.Now().Add(-time.Hour), "politics-uk")
+	w.startWorker()
+	w.smtp.SetDelay(10 * time.Millisecond) // slow enough that the cap stops the send half-way
+	for i := 0; i < 80; i++ {
+		w.smtp.On(fmt.Sprintf("r%d@example.com", i), smtptest.Rule{Code: 554, Enhanced: "5.7.1", Message: "relay access denied"})
+	}
+	d, err := w.svc.Create(ctx, digests.Input{Kind: models.DigestManual, StoryIDs: []int64{s1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := digests.NewScheduler(w.svc, digests.ScheduleConfig{ErrorCapMin: 20})
+	if _, err := w.svc.Start(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var got *models.Digest
+	for time.Now().Before(deadline) {
+		sched.Tick(ctx)
+		got, _ = store.DigestByID(ctx, d.ID)
+		if got.Status == models.DigestPaused {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got.Status != models.DigestPaused || !strings.Contains(got.PauseReason, "failed") {
+		t.Fatalf("status %s, reason %q; want paused by the error cap", got.Status, got.PauseReason)
+	}
+	c, _ := store.CountDigest(ctx, d.ID)
+	if c.Failed < 20 || c.Pending == 0 {
+		t.Fatalf("counts %+v: the cap should stop the send with readers left", c)
+	}
 }
