@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -29,14 +30,114 @@ type rowInserter struct {
 	stmt *sql.Stmt
 }
 
-func prepareInsert(ctx context.Context, tx *sql.Tx, table string, cols []string) (*rowInserter, error) {
-	q := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" +
+func insertSQL(table string, cols []string) string {
+	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" +
 		strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
-	stmt, err := tx.PrepareContext(ctx, q)
+}
+
+// hotStmts are statements prepared once on the SQLite writer connection
+// (outside any transaction: with one connection, preparing from inside a
+// transaction could only wait for itself). Transactions use them through
+// Tx.StmtContext, which reuses the connection's prepared statement.
+type hotStmts struct {
+	byTable         map[string]*sql.Stmt
+	subscriberByKey *sql.Stmt
+	suppression     *sql.Stmt
+}
+
+func prepareHot(ctx context.Context, w *gorm.DB) (*hotStmts, error) {
+	db, err := w.DB()
+	if err != nil {
+		return nil, err
+	}
+	h := &hotStmts{byTable: map[string]*sql.Stmt{}}
+	for table, cols := range map[string][]string{
+		"subscribers": subscriberCols, "subscriptions": subscriptionCols,
+		"consent_events": consentCols, "deliveries": deliveryCols,
+	} {
+		if h.byTable[table], err = db.PrepareContext(ctx, insertSQL(table, cols)); err != nil {
+			h.close()
+			return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
+		}
+	}
+	if h.subscriberByKey, err = db.PrepareContext(ctx, "SELECT id, "+strings.Join(subscriberCols, ", ")+
+		" FROM subscribers WHERE email_norm = ?"); err != nil {
+		h.close()
+		return nil, err
+	}
+	if h.suppression, err = db.PrepareContext(ctx, "SELECT reason FROM suppressions WHERE hash = ?"); err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *hotStmts) close() error {
+	for _, st := range h.byTable {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+	for _, st := range []*sql.Stmt{h.subscriberByKey, h.suppression} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+	return nil
+}
+
+var subscriptionCols = []string{"subscriber_id", "section_id", "frequency", "created_at"}
+
+// prepareInsert returns the table's insert statement for this transaction:
+// the connection's prepared one when there is one.
+func (s *Store) prepareInsert(ctx context.Context, tx *sql.Tx, table string, cols []string) (*rowInserter, error) {
+	if s.hot != nil && s.hot.byTable[table] != nil {
+		return &rowInserter{stmt: tx.StmtContext(ctx, s.hot.byTable[table])}, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, insertSQL(table, cols))
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
 	}
 	return &rowInserter{stmt: stmt}, nil
+}
+
+// lockSubscribersSQLite looks subscribers up one by one with the prepared
+// statement (SQLite's single writer already serialises).
+func (s *Store) lockSubscribersSQLite(ctx context.Context, tx *sql.Tx, norms []string, out map[string]*Subscriber) error {
+	stmt := tx.StmtContext(ctx, s.hot.subscriberByKey)
+	defer stmt.Close()
+	for _, n := range norms {
+		var sub Subscriber
+		err := stmt.QueryRowContext(ctx, n).Scan(&sub.ID, &sub.Email, &sub.EmailNorm, &sub.Status, &sub.Source, &sub.Locale,
+			&sub.CreatedAt, &sub.UpdatedAt, &sub.ConfirmedAt, &sub.UnsubscribedAt, &sub.LastConfirmSentAt,
+			&sub.ConfirmDayStart, &sub.ConfirmDayCount, &sub.LastNoticeSentAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("lock subscribers: %w", err)
+		}
+		out[sub.EmailNorm] = &sub
+	}
+	return nil
+}
+
+// suppressionsSQLite looks suppression hashes up one by one.
+func (s *Store) suppressionsSQLite(ctx context.Context, tx *sql.Tx, byHash map[string]string, out map[string]string) error {
+	stmt := tx.StmtContext(ctx, s.hot.suppression)
+	defer stmt.Close()
+	for h, norm := range byHash {
+		var reason string
+		err := stmt.QueryRowContext(ctx, h).Scan(&reason)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("suppressions: %w", err)
+		}
+		out[norm] = reason
+	}
+	return nil
 }
 
 func (r *rowInserter) insert(ctx context.Context, args ...any) (int64, error) {
@@ -53,7 +154,7 @@ var subscriberCols = []string{"email", "email_norm", "status", "source", "locale
 	"confirmed_at", "unsubscribed_at", "last_confirm_sent_at", "confirm_day_start", "confirm_day_count", "last_notice_sent_at"}
 
 func (s *Store) insertSubscribersSQLite(ctx context.Context, tx *sql.Tx, subs []*Subscriber) error {
-	ins, err := prepareInsert(ctx, tx, "subscribers", subscriberCols)
+	ins, err := s.prepareInsert(ctx, tx, "subscribers", subscriberCols)
 	if err != nil {
 		return err
 	}
@@ -79,7 +180,7 @@ func (s *Store) insertSubscribersSQLite(ctx context.Context, tx *sql.Tx, subs []
 }
 
 func (s *Store) insertSubscriptionsSQLite(ctx context.Context, tx *sql.Tx, rows []*Subscription) error {
-	ins, err := prepareInsert(ctx, tx, "subscriptions", []string{"subscriber_id", "section_id", "frequency", "created_at"})
+	ins, err := s.prepareInsert(ctx, tx, "subscriptions", subscriptionCols)
 	if err != nil {
 		return err
 	}
@@ -101,7 +202,7 @@ var consentCols = []string{"subscriber_id", "kind", "at", "ip", "user_agent", "s
 	"policy_version", "sections", "message_id", "personal_digest", "prev_hash", "hash"}
 
 func (s *Store) insertConsentSQLite(ctx context.Context, tx *sql.Tx, events []*ConsentEvent) error {
-	ins, err := prepareInsert(ctx, tx, "consent_events", consentCols)
+	ins, err := s.prepareInsert(ctx, tx, "consent_events", consentCols)
 	if err != nil {
 		return err
 	}
@@ -121,7 +222,7 @@ var deliveryCols = []string{"kind", "subscriber_id", "digest_id", "to_address", 
 	"lease_until", "last_error", "message_id", "data", "created_at", "sent_at"}
 
 func (s *Store) insertDeliveriesSQLite(ctx context.Context, tx *sql.Tx, ds []*Delivery) error {
-	ins, err := prepareInsert(ctx, tx, "deliveries", deliveryCols)
+	ins, err := s.prepareInsert(ctx, tx, "deliveries", deliveryCols)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,9 @@ type Store struct {
 	w, r     *gorm.DB
 	postgres bool
 	closers  []func() error
+	// hot are the signup path's statements, prepared once on the SQLite
+	// writer connection (nil on Postgres, and until Migrate).
+	hot *hotStmts
 }
 
 // Options tune Open.
@@ -150,6 +153,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.w.WithContext(ctx).AutoMigrate(AllModels()...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if !s.postgres && s.hot == nil {
+		hot, err := prepareHot(ctx, s.w)
+		if err != nil {
+			return err
+		}
+		s.hot = hot
+		s.closers = append([]func() error{hot.close}, s.closers...)
+	}
 	return nil
 }
 
@@ -165,7 +176,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Tx runs fn in one transaction; fn's Store reads and writes inside it.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	return s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{w: tx, r: tx, postgres: s.postgres})
+		return fn(&Store{w: tx, r: tx, postgres: s.postgres, hot: s.hot})
 	})
 }
 

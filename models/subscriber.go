@@ -33,6 +33,9 @@ func (s *Store) SubscriberByEmail(ctx context.Context, norm string) (*Subscriber
 // already serialises). Use inside Tx.
 func (s *Store) LockSubscribers(ctx context.Context, norms []string) (map[string]*Subscriber, error) {
 	out := make(map[string]*Subscriber, len(norms))
+	if tx := s.sqlTx(); tx != nil && s.hot != nil && len(norms) <= 64 {
+		return out, s.lockSubscribersSQLite(ctx, tx, norms, out)
+	}
 	for start := 0; start < len(norms); start += 500 {
 		chunk := norms[start:min(start+500, len(norms))]
 		q := s.w.WithContext(ctx).Where("email_norm IN ?", chunk)
@@ -257,6 +260,9 @@ func (s *Store) Suppressions(ctx context.Context, norms []string) (map[string]st
 		h := SuppressionHash(n)
 		byHash[h] = n
 		hashes = append(hashes, h)
+	}
+	if tx := s.sqlTx(); tx != nil && s.hot != nil && len(norms) <= 64 {
+		return out, s.suppressionsSQLite(ctx, tx, byHash, out)
 	}
 	for start := 0; start < len(hashes); start += 500 {
 		var rows []Suppression
