@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"herald/digests"
-	"herald/models"
 	"herald/mailer/smtptest"
+	"herald/models"
 	"herald/models/testdb"
 )
 
