@@ -17,7 +17,7 @@ import (
 const (
 	MinPollInterval     = time.Minute
 	MaxPollInterval     = 24 * time.Hour
-	DefaultPollInterval = 15 * time.Minute
+	DefaultPollInterval = 5 * time.Minute
 	maxCategories       = 200
 )
 
@@ -33,7 +33,7 @@ type FeedInput struct {
 	// Categories maps a feed category (matched without regard to case) to
 	// a section slug.
 	Categories map[string]string
-	// PollInterval is a Go duration such as "5m" (default 15m, from 1m to 24h).
+	// PollInterval is a Go duration such as "5m" (default 5m, from 1m to 24h).
 	PollInterval string
 }
 
