@@ -43,6 +43,7 @@ func commands() []command {
 		{"admin create", "create an admin user (password on stdin)", cmdAdminCreate},
 		{"consent verify", "check every subscriber's consent chain", cmdConsentVerify},
 		{"bench signup", "measure signups through the HTTP stack", cmdBenchSignup},
+		{"bench send", "measure a digest send against plain go-mail", cmdBenchSend},
 		{"bench smtp-sink", "an SMTP server that accepts everything (used by the benchmarks)", cmdSMTPSink},
 	}
 }

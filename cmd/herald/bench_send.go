@@ -1,0 +1,782 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for seeding
+	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3", for seeding
+	gomail "github.com/wneessen/go-mail"
+
+	"herald/config"
+	"herald/digests"
+	"herald/mailer"
+	"herald/models"
+	"herald/subscribers"
+	"herald/templates"
+)
+
+// cmdBenchSend measures a digest send through the whole engine against a
+// plain go-mail loop sending the same number of same-size messages over the
+// same number of connections to the same SMTP sink.
+func cmdBenchSend(e *env, args []string) int {
+	fs := flag.NewFlagSet("bench send", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	readers := fs.Int("readers", 100000, "readers to seed and send the digest to")
+	conns := fs.Int("connections", 8, "SMTP connections, for Herald (HERALD_SMTP_CONNECTIONS) and the go-mail baseline alike")
+	db := fs.String("db", "", "database: a SQLite path or postgres:// URL (default: a new SQLite file in a temp dir)")
+	var enqueueOnly enqueueOnlyFlag
+	fs.Var(&enqueueOnly, "enqueue-only", "seed the readers and time only the enqueue, sending nothing (--enqueue-only, or --enqueue-only N for N readers)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of Herald's send (or, with --enqueue-only, of the enqueue) to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of Herald's send to this file")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "Usage: herald bench send [flags]\n\nSeeds N active readers (one section, daily), makes a digest of three stories\nand sends it through Herald's engine (enqueue, claim, render, SMTP pool,\nrecord) to an SMTP sink in another process; then sends N copies of one\nmessage of the same size over the same number of connections with plain\ngo-mail. Prints both rates, their ratio, the enqueue time, Herald's peak\nRSS and the CPU per message of Herald and of the sink.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitFlag(err)
+	}
+	rest := fs.Args()
+	// "--enqueue-only 1000000": a boolean-style flag followed by its count.
+	if enqueueOnly.set && enqueueOnly.n == 0 && len(rest) > 0 {
+		if v, err := strconv.Atoi(rest[0]); err == nil && v > 0 {
+			enqueueOnly.n, rest = v, rest[1:]
+		}
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(e.stderr, "herald bench send: unexpected argument %q\n", rest[0])
+		return 2
+	}
+	n := *readers
+	if enqueueOnly.n > 0 {
+		n = enqueueOnly.n
+	}
+	if n < 1 || *conns < 1 || *conns > 256 {
+		fmt.Fprintln(e.stderr, "herald bench send: --readers must be at least 1 and --connections 1 to 256")
+		return 2
+	}
+	progress := func(format string, args ...any) {
+		fmt.Fprintf(e.stderr, "bench send: "+format+"\n", args...)
+	}
+
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+
+	dir, err := os.MkdirTemp("", "herald-bench-send-")
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	if *db == "" {
+		*db = filepath.Join(dir, "bench.db")
+	}
+	postgres := models.IsPostgres(*db)
+
+	var sink *countingSink
+	if !enqueueOnly.set {
+		if sink, err = startCountingSink(ctx); err != nil {
+			return fail(e, "bench: %v", err)
+		}
+		defer sink.stop()
+	}
+
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	logLevel := os.Getenv("HERALD_BENCH_LOG")
+	if logLevel == "" {
+		logLevel = "warn"
+	}
+	vals := map[string]string{
+		"HERALD_DB": *db, "HERALD_BASE_URL": "http://127.0.0.1:8080",
+		"HERALD_SMTP_CONNECTIONS": strconv.Itoa(*conns), "HERALD_SEND_RATE": "0",
+		"HERALD_SECRET": hex.EncodeToString(secret), "HERALD_LOG_LEVEL": logLevel, "HERALD_DATA_DIR": dir,
+	}
+	if sink != nil {
+		vals["HERALD_SMTP_URL"] = "smtp://" + sink.addr + "?tls=none"
+	}
+	cfg, err := config.Load(func(k string) string { return vals[k] }, "")
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	log := newLogger(cfg, e.stderr)
+	a, err := buildApp(ctx, cfg, log)
+	if err != nil {
+		return fail(e, "bench: %v", err)
+	}
+	closeApp := sync.OnceValue(a.close)
+	defer closeApp()
+
+	backend := "SQLite"
+	if postgres {
+		backend = "Postgres"
+	}
+	if sink != nil {
+		fmt.Fprintf(e.stdout, "herald bench send: %s, %d readers, %d SMTP connections, sink in process %d, %d CPUs\n\n",
+			backend, n, *conns, sink.cmd.Process.Pid, runtime.NumCPU())
+	} else {
+		fmt.Fprintf(e.stdout, "herald bench send --enqueue-only: %s, %d readers, %d CPUs\n\n", backend, n, runtime.NumCPU())
+	}
+
+	// Seed: readers, their subscriptions, three stories and the digest.
+	tag := randomTag()
+	sec := &models.Section{Slug: "bench-" + tag, Name: "Bench " + tag, Description: "Readers made by herald bench send."}
+	if err := a.store.CreateSection(ctx, sec); err != nil {
+		return fail(e, "bench: create section: %v", err)
+	}
+	progress("seeding %d readers", n)
+	t0 := time.Now()
+	firstID, err := seedReaders(ctx, *db, postgres, n, sec.ID, tag, progress)
+	if err != nil {
+		return fail(e, "bench: seed: %v", err)
+	}
+	seedTime := time.Since(t0)
+	storyIDs, err := seedStories(ctx, a.store, sec.ID, tag)
+	if err != nil {
+		return fail(e, "bench: seed stories: %v", err)
+	}
+	d, err := a.digests.Create(ctx, digests.Input{
+		Kind: models.DigestManual, Subject: "Herald bench: the day's three stories",
+		Intro:    "Good morning. Three stories from the newsroom, picked for the sections you follow.",
+		StoryIDs: storyIDs, Sections: []string{sec.Slug}, Frequencies: []string{models.FrequencyDaily},
+	})
+	if err != nil {
+		return fail(e, "bench: create digest: %v", err)
+	}
+	fmt.Fprintf(e.stdout, "seed:     %d readers in %s (not part of the measurements)\n", n, seedTime.Round(time.Millisecond))
+
+	// One of Herald's digest messages, rendered as the worker would, for
+	// its size and as the go-mail baseline's message.
+	var sample *mailer.Message
+	var sampleSize int
+	if sink != nil {
+		if sample, sampleSize, err = renderSample(ctx, a, cfg, d.ID, firstID); err != nil {
+			return fail(e, "bench: render a sample message: %v", err)
+		}
+		fmt.Fprintf(e.stdout, "message:  %d bytes (Herald's digest as rendered for one reader: 3 stories, text + HTML)\n", sampleSize)
+	}
+
+	// Herald's peak memory is measured from here on: the seeding above is
+	// not Herald's work.
+	runtime.GC()
+	debug.FreeOSMemory()
+	hwmReset := resetPeakRSS() == nil
+	rssBase := procStatusKB("VmRSS")
+
+	stopProfile := func() {}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(e, "bench: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(e, "bench: %v", err)
+		}
+		var once sync.Once
+		stopProfile = func() { once.Do(pprof.StopCPUProfile) }
+		defer stopProfile()
+	}
+
+	// (a) Enqueue: the set-based INSERT … SELECT of the deliveries.
+	progress("enqueueing")
+	cpuEnq := processCPU(os.Getpid())
+	t0 = time.Now()
+	started, err := a.digests.Start(ctx, d.ID)
+	if err != nil {
+		return fail(e, "bench: start digest: %v", err)
+	}
+	enqueueTime := time.Since(t0)
+	cpuEnq = processCPU(os.Getpid()) - cpuEnq
+	recipients := started.Recipients
+	fmt.Fprintf(e.stdout, "enqueue:  %d deliveries in %s (%.0f rows/s, cpu %s)\n", recipients,
+		enqueueTime.Round(time.Millisecond), float64(recipients)/enqueueTime.Seconds(), cpuEnq.Round(time.Millisecond))
+	if recipients != n {
+		return fail(e, "bench: the digest has %d recipients, want %d", recipients, n)
+	}
+	if enqueueOnly.set {
+		stopProfile()
+		fmt.Fprintf(e.stdout, "peak RSS: %s during the enqueue%s\n", peakRSSText(procStatusKB("VmHWM")), hwmNote(hwmReset, rssBase))
+		if n >= 1000000 {
+			fmt.Fprintf(e.stdout, "target:   1,000,000 deliveries in under 10 s: %s\n", passFail(enqueueTime < 10*time.Second))
+		}
+		return 0
+	}
+
+	// (b) Herald's send: the real delivery worker until nothing is pending.
+	progress("Herald sending %d messages over %d connections", n, *conns)
+	cpu0, sinkCPU0 := processCPU(os.Getpid()), processCPU(sink.cmd.Process.Pid)
+	base := sink.count.Load()
+	wctx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan error, 1)
+	// Stop the worker (and let it record what it sent) before the app
+	// is closed, on every way out.
+	waitWorker := sync.OnceValue(func() error { stopWorker(); return <-workerDone })
+	start := time.Now()
+	go func() { workerDone <- a.worker.Run(wctx) }()
+	defer waitWorker()
+	got, err := sink.waitFor(ctx, base+int64(n), start, "Herald", progress, func() (bool, error) {
+		c, err := a.store.CountDigest(ctx, d.ID)
+		if err != nil {
+			return false, err
+		}
+		if c.Pending == 0 {
+			progress("digest has no pending deliveries: %d sent, %d failed, %d skipped", c.Sent, c.Failed, c.Skipped)
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fail(e, "bench: Herald's send: %v", err)
+	}
+	heraldLast := sink.lastAt()
+	// Every message is accepted; wait for the results to be recorded.
+	var counts models.DigestCounts
+	for {
+		if counts, err = a.store.CountDigest(ctx, d.ID); err != nil {
+			return fail(e, "bench: %v", err)
+		}
+		if counts.Pending == 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recorded := time.Since(start)
+	if err := waitWorker(); err != nil {
+		return fail(e, "bench: delivery worker: %v", err)
+	}
+	stopProfile()
+	heraldCPU := processCPU(os.Getpid()) - cpu0
+	heraldSinkCPU := processCPU(sink.cmd.Process.Pid) - sinkCPU0
+	peak := procStatusKB("VmHWM")
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return fail(e, "bench: %v", err)
+		}
+	}
+	if err := closeApp(); err != nil { // its SMTP connections too
+		return fail(e, "bench: %v", err)
+	}
+	heraldN := got - base
+	heraldElapsed := heraldLast.Sub(start)
+	heraldRate := float64(heraldN) / heraldElapsed.Seconds()
+
+	// (c) The baseline: plain go-mail, same message size, same connections.
+	progress("go-mail sending %d messages over %d connections", n, *conns)
+	runtime.GC()
+	cpu0, sinkCPU0 = processCPU(os.Getpid()), processCPU(sink.cmd.Process.Pid)
+	base = sink.count.Load()
+	start = time.Now()
+	bres := runGoMailBaseline(ctx, sink.addr, *conns, n, sample, tag)
+	if bres.err != nil && bres.sent == 0 {
+		return fail(e, "bench: go-mail baseline: %v", bres.err)
+	}
+	got, err = sink.waitFor(ctx, base+int64(bres.sent), start, "go-mail", progress, nil)
+	if err != nil {
+		return fail(e, "bench: go-mail baseline: %v", err)
+	}
+	plainElapsed := sink.lastAt().Sub(start)
+	plainN := got - base
+	plainRate := float64(plainN) / plainElapsed.Seconds()
+	plainCPU := processCPU(os.Getpid()) - cpu0
+	plainSinkCPU := processCPU(sink.cmd.Process.Pid) - sinkCPU0
+
+	per := func(d time.Duration, n int64) string {
+		return (d / time.Duration(max(1, n))).Round(time.Microsecond).String()
+	}
+	fmt.Fprintf(e.stdout, "herald:   %d messages in %s = %.0f msg/s (all results recorded after %s; %d sent, %d failed, %d skipped)\n",
+		heraldN, heraldElapsed.Round(time.Millisecond), heraldRate, recorded.Round(time.Millisecond), counts.Sent, counts.Failed, counts.Skipped)
+	fmt.Fprintf(e.stdout, "          cpu per message: herald %s, sink %s\n", per(heraldCPU, heraldN), per(heraldSinkCPU, heraldN))
+	fmt.Fprintf(e.stdout, "go-mail:  %d messages in %s = %.0f msg/s (go-mail %s: a Client per connection, DialWithContext once, Send in a loop, WithoutNoop, WithoutRset)\n",
+		plainN, plainElapsed.Round(time.Millisecond), plainRate, goMailVersion())
+	fmt.Fprintf(e.stdout, "          cpu per message: sender %s, sink %s\n", per(plainCPU, plainN), per(plainSinkCPU, plainN))
+	if bres.err != nil {
+		fmt.Fprintf(e.stdout, "          %d go-mail sends failed (%v)\n", n-bres.sent, bres.err)
+	}
+	fmt.Fprintf(e.stdout, "ratio:    %.2f (Herald / go-mail; target at least 0.8)\n", heraldRate/plainRate)
+	target := ""
+	switch {
+	case n == 100000:
+		target = fmt.Sprintf("; target under 150 MB at 100,000 readers: %s", passFail(peak < 150*1024))
+	case n == 1000000:
+		target = fmt.Sprintf("; target under 250 MB at 1,000,000 readers: %s", passFail(peak < 250*1024))
+	}
+	fmt.Fprintf(e.stdout, "peak RSS: %s during Herald's enqueue and send%s%s\n", peakRSSText(peak), hwmNote(hwmReset, rssBase), target)
+	return 0
+}
+
+// enqueueOnlyFlag is --enqueue-only, alone (the --readers count) or with a
+// count (--enqueue-only=N or --enqueue-only N).
+type enqueueOnlyFlag struct {
+	set bool
+	n   int
+}
+
+func (f *enqueueOnlyFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return strconv.Itoa(f.n)
+}
+
+func (f *enqueueOnlyFlag) Set(s string) error {
+	switch s {
+	case "true":
+		f.set = true
+		return nil
+	case "false":
+		f.set = false
+		return nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		return errors.New("want a positive number of readers")
+	}
+	f.set, f.n = true, v
+	return nil
+}
+
+func (f *enqueueOnlyFlag) IsBoolFlag() bool { return true }
+
+func randomTag() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// benchEmail is the address of the i-th bench reader of a run.
+func benchEmail(tag string, i int) string {
+	return "r" + tag + "." + strconv.Itoa(i) + "@bench.example.com"
+}
+
+// seedReaders inserts n active readers, each following section sectionID
+// daily, set-based: one INSERT … SELECT over a generated series per chunk
+// of readers and one for their subscriptions, a chunk per transaction. It
+// uses its own connection (closed on return) and returns the first
+// reader's id.
+func seedReaders(ctx context.Context, dsn string, postgres bool, n int, sectionID int64, tag string, progress func(string, ...any)) (int64, error) {
+	var db *sql.DB
+	var err error
+	if postgres {
+		db, err = sql.Open("pgx", dsn)
+	} else {
+		// synchronous=OFF: seeding is not measured, and a crash loses only
+		// the bench's own temporary data.
+		db, err = sql.Open("sqlite3", "file:"+dsn+"?_journal_mode=WAL&_busy_timeout=10000&_synchronous=OFF&_txlock=immediate")
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	source := "bench-" + tag
+	prefix, suffix := "r"+tag+".", "@bench.example.com"
+	var insSubs, insSubscriptions string
+	if postgres {
+		insSubs = `INSERT INTO subscribers (email, email_norm, status, source, locale, created_at, updated_at, confirmed_at, confirm_day_count)
+			SELECT $1::text || i::text || $2::text, $1::text || i::text || $2::text, 'active', $3, '', $4, $4, $4, 0
+			FROM generate_series($5::bigint, $6::bigint) AS n(i)`
+		insSubscriptions = `INSERT INTO subscriptions (subscriber_id, section_id, frequency, created_at)
+			SELECT id, $1, 'daily', $2 FROM subscribers WHERE id > $3 AND source = $4`
+	} else {
+		insSubs = `WITH RECURSIVE n(i) AS (SELECT ?5 UNION ALL SELECT i + 1 FROM n WHERE i < ?6)
+			INSERT INTO subscribers (email, email_norm, status, source, locale, created_at, updated_at, confirmed_at, confirm_day_count)
+			SELECT ?1 || i || ?2, ?1 || i || ?2, 'active', ?3, '', ?4, ?4, ?4, 0 FROM n`
+		insSubscriptions = `INSERT INTO subscriptions (subscriber_id, section_id, frequency, created_at)
+			SELECT id, ?1, 'daily', ?2 FROM subscribers WHERE id > ?3 AND source = ?4`
+	}
+	const chunk = 50000
+	var firstID int64
+	last := time.Now()
+	for lo := 1; lo <= n; lo += chunk {
+		hi := min(lo+chunk-1, n)
+		err := func() error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+			var before int64
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM subscribers`).Scan(&before); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, insSubs, prefix, suffix, source, now, lo, hi); err != nil {
+				return fmt.Errorf("insert readers: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, insSubscriptions, sectionID, now, before, source); err != nil {
+				return fmt.Errorf("insert subscriptions: %w", err)
+			}
+			if firstID == 0 {
+				if err := tx.QueryRowContext(ctx, benchRebind(postgres, `SELECT id FROM subscribers WHERE email_norm = ?`),
+					benchEmail(tag, 1)).Scan(&firstID); err != nil {
+					return err
+				}
+			}
+			return tx.Commit()
+		}()
+		if err != nil {
+			return 0, err
+		}
+		if time.Since(last) > 2*time.Second || hi == n {
+			progress("seeded %d/%d readers", hi, n)
+			last = time.Now()
+		}
+	}
+	return firstID, nil
+}
+
+// benchRebind turns ? placeholders into $n ones on Postgres.
+func benchRebind(postgres bool, q string) string {
+	if !postgres {
+		return q
+	}
+	var b strings.Builder
+	k := 0
+	for _, r := range q {
+		if r == '?' {
+			k++
+			b.WriteString("$" + strconv.Itoa(k))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// seedStories adds three stories of ordinary size to the section.
+func seedStories(ctx context.Context, store *models.Store, sectionID int64, tag string) ([]int64, error) {
+	texts := []struct{ title, summary string }{
+		{"Council approves the new cycle lanes after a year of consultation",
+			"<p>The city council voted by 31 to 12 on Tuesday night to build protected cycle lanes on four of the busiest roads into the centre, " +
+				"ending a consultation that drew more than 9,000 responses. Work on the first route is due to start in the spring.</p>"},
+		{"Hospital waiting lists fall for the third month running",
+			"<p>The number of patients waiting more than 18 weeks for planned treatment fell again in October, according to figures published " +
+				"on Thursday. Managers credit the new surgical hub, though <strong>unions warn</strong> that staffing remains stretched.</p>"},
+		{"Local bakery wins national award for its sourdough",
+			"<p>A family bakery that opened in a former bank branch three years ago has been named the best independent bakery in the country. " +
+				"The owners say they will use the prize money to take on two apprentices.</p>"},
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var ids []int64
+	for i, t := range texts {
+		st := &models.Story{
+			URL:   fmt.Sprintf("https://news.example.com/bench/%s/story-%d", tag, i+1),
+			Title: t.title, Summary: t.summary, Author: "Herald Bench",
+			ImageURL: fmt.Sprintf("https://news.example.com/images/bench-%d.jpg", i+1),
+			Origin:   models.OriginEditor, PublishedAt: now.Add(-time.Duration(i) * time.Hour), CreatedAt: now, UpdatedAt: now,
+		}
+		if _, err := store.UpsertStory(ctx, st, []int64{sectionID}); err != nil {
+			return nil, err
+		}
+		ids = append(ids, st.ID)
+	}
+	return ids, nil
+}
+
+// renderSample renders the digest for one reader exactly as the worker
+// does (a renderer configured as buildApp configures it, the worker's
+// Message-ID form), and returns the message and its size on the wire.
+func renderSample(ctx context.Context, a *app, cfg *config.Config, digestID, subscriberID int64) (*mailer.Message, int, error) {
+	fromAddr, _ := mail.ParseAddress(cfg.From)
+	domain := "localhost"
+	if fromAddr != nil {
+		domain = subscribers.DomainOf(strings.ToLower(fromAddr.Address))
+	}
+	tokens := subscribers.NewTokens(cfg.Secret, cfg.OldSecrets...)
+	site := templates.Site{
+		Name: cfg.SiteName, URL: cfg.SiteURL, PrivacyURL: cfg.PrivacyURL,
+		PostalAddress: cfg.PostalAddress, BaseURL: cfg.BaseURL.String(),
+	}
+	r, err := digests.NewRenderer(digests.RenderConfig{
+		Store: a.store, Templates: a.tpl, Site: site, From: cfg.From, Location: cfg.Location,
+		ListID: fmt.Sprintf("%s <newsletter.%s>", cfg.SiteName, domain),
+		Links: func(id int64) (string, string) {
+			return site.BaseURL + "/unsubscribe/" + tokens.Make(subscribers.PurposeUnsubscribe, id, time.Time{}),
+				site.BaseURL + "/preferences/" + tokens.Make(subscribers.PurposePreferences, id, time.Time{})
+		},
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	sub, err := a.store.SubscriberByID(ctx, subscriberID)
+	if err != nil {
+		return nil, 0, err
+	}
+	d := &models.Delivery{ID: subscriberID, Kind: models.KindDigest, DigestID: &digestID, SubscriberID: &subscriberID}
+	msg, err := r.Render(ctx, d, sub)
+	if err != nil {
+		return nil, 0, err
+	}
+	msg.To = sub.Email
+	msg.MessageID = fmt.Sprintf("herald.delivery.%d@%s", d.ID, domain)
+	raw, err := mailer.Render(msg)
+	if err != nil {
+		return nil, 0, err
+	}
+	return msg, len(raw), nil
+}
+
+type baselineResult struct {
+	sent int
+	err  error
+}
+
+// runGoMailBaseline sends n copies of sample, each to a different address,
+// over conns persistent connections with plain go-mail: one Client per
+// connection, dialled once, Send in a loop.
+func runGoMailBaseline(ctx context.Context, addr string, conns, n int, sample *mailer.Message, tag string) baselineResult {
+	host, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	domain := sample.MessageID[strings.LastIndexByte(sample.MessageID, '@')+1:]
+	var next, sent atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() {
+			setErr := func(err error) {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+			m := *sample
+			msg, err := mailer.Build(&m)
+			if err != nil {
+				setErr(err)
+				return
+			}
+			c, err := gomail.NewClient(host, gomail.WithPort(port), gomail.WithTLSPolicy(gomail.NoTLS),
+				gomail.WithTimeout(30*time.Second), gomail.WithoutNoop(), gomail.WithoutRset())
+			if err != nil {
+				setErr(err)
+				return
+			}
+			if err := c.DialWithContext(ctx); err != nil {
+				setErr(err)
+				return
+			}
+			defer c.Close()
+			for ctx.Err() == nil {
+				i := int(next.Add(1))
+				if i > n {
+					return
+				}
+				if err := msg.To(benchEmail(tag, i)); err != nil {
+					setErr(err)
+					continue
+				}
+				msg.SetMessageIDWithValue(fmt.Sprintf("herald.delivery.%d@%s", i, domain))
+				if err := c.Send(msg); err != nil {
+					setErr(err)
+					continue
+				}
+				sent.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return baselineResult{sent: int(sent.Load()), err: firstErr}
+}
+
+// countingSink is the SMTP sink child process (bench smtp-sink), read by
+// counting: startSink keeps every accepted address in a map, which at a
+// million messages would be a large part of the parent's memory.
+type countingSink struct {
+	*sinkProcess
+	count atomic.Int64
+	last  atomic.Int64 // unix nanoseconds of the latest acceptance
+}
+
+func startCountingSink(ctx context.Context) (*countingSink, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", "smtp-sink")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start smtp sink: %w", err)
+	}
+	s := &countingSink{sinkProcess: &sinkProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}}
+	br := bufio.NewReaderSize(stdout, 64<<10)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "LISTENING ") {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("smtp sink did not start")
+	}
+	s.addr = strings.TrimSpace(strings.TrimPrefix(line, "LISTENING "))
+	go func() {
+		defer close(s.exited)
+		prefix := []byte("ACCEPTED ")
+		for {
+			b, err := br.ReadSlice('\n')
+			if len(b) > len(prefix) && string(b[:len(prefix)]) == string(prefix) {
+				var ns int64
+				for _, c := range b[len(prefix):] {
+					if c < '0' || c > '9' {
+						break
+					}
+					ns = ns*10 + int64(c-'0')
+				}
+				if ns > s.last.Load() {
+					s.last.Store(ns)
+				}
+				s.count.Add(1)
+			}
+			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+				_, _ = io.Copy(io.Discard, br)
+				return
+			}
+		}
+	}()
+	return s, nil
+}
+
+func (s *countingSink) lastAt() time.Time { return time.Unix(0, s.last.Load()) }
+
+// waitFor waits until the sink has accepted target messages in all and
+// returns the count. It prints progress; when nothing arrives for a while
+// it asks done (when not nil) whether the sender has finished anyway (some
+// deliveries failed), and gives up after two minutes without progress.
+func (s *countingSink) waitFor(ctx context.Context, target int64, start time.Time, who string, progress func(string, ...any), done func() (bool, error)) (int64, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	lastReport, lastChange, lastCheck := time.Now(), time.Now(), time.Time{}
+	lastCount := s.count.Load()
+	base := lastCount
+	for {
+		c := s.count.Load()
+		if c >= target {
+			return c, nil
+		}
+		now := time.Now()
+		if c != lastCount {
+			lastCount, lastChange = c, now
+		}
+		if now.Sub(lastReport) >= 5*time.Second {
+			progress("%s: %d/%d accepted by the sink, %.0f msg/s so far", who, c-base, target-base,
+				float64(c-base)/now.Sub(start).Seconds())
+			lastReport = now
+		}
+		if stalled := now.Sub(lastChange); stalled >= 10*time.Second {
+			if done != nil && now.Sub(lastCheck) >= 10*time.Second {
+				lastCheck = now
+				if ok, err := done(); err != nil || ok {
+					return c, err
+				}
+			}
+			if stalled >= 2*time.Minute {
+				return c, fmt.Errorf("no message accepted for %s (%d of %d)", stalled.Round(time.Second), c-base, target-base)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-s.exited:
+			return s.count.Load(), errors.New("the SMTP sink exited")
+		case <-tick.C:
+		}
+	}
+}
+
+// resetPeakRSS resets this process's VmHWM to its current RSS (Linux 4.0+).
+func resetPeakRSS() error {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// procStatusKB reads a kB field such as VmHWM from /proc/self/status (0
+// where it cannot).
+func procStatusKB(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				v, _ := strconv.ParseInt(f[0], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+func peakRSSText(kb int64) string {
+	if kb == 0 {
+		return "unknown (no /proc/self/status)"
+	}
+	return fmt.Sprintf("%.1f MB", float64(kb)/1024)
+}
+
+func hwmNote(reset bool, baseKB int64) string {
+	if !reset {
+		return " (VmHWM could not be reset after seeding, so this includes the seeding)"
+	}
+	return fmt.Sprintf(" (VmHWM, reset after seeding when RSS was %.1f MB)", float64(baseKB)/1024)
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
+}
+
+// goMailVersion is the go-mail module version this binary was built with.
+func goMailVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/wneessen/go-mail" {
+				return m.Version
+			}
+		}
+	}
+	return "(unknown version)"
+}
