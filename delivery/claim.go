@@ -92,6 +92,7 @@ func (w *Worker) claimBatch(ctx, bg context.Context, jobs chan<- job, out chan<-
 		}
 		return false
 	}
+	w.prepareBatch(dbctx, batch, subs)
 	for i := range batch {
 		d := &batch[i]
 		if ctx.Err() != nil {
@@ -110,6 +111,21 @@ func (w *Worker) claimBatch(ctx, bg context.Context, jobs chan<- job, out chan<-
 		}
 	}
 	return len(batch) == w.cfg.BatchSize
+}
+
+// prepareBatch lets each renderer that can load its batch's data at once.
+func (w *Worker) prepareBatch(ctx context.Context, batch []models.Delivery, subs map[int64]*models.Subscriber) {
+	byRenderer := map[BatchPreparer][]models.Delivery{}
+	for _, d := range batch {
+		if p, ok := w.cfg.Renderers[d.Kind].(BatchPreparer); ok {
+			byRenderer[p] = append(byRenderer[p], d)
+		}
+	}
+	for p, ds := range byRenderer {
+		if err := p.PrepareBatch(ctx, ds, subs); err != nil {
+			w.log.Warn("prepare batch for rendering", slog.String("error", err.Error()))
+		}
+	}
 }
 
 // lookup loads the batch's subscribers and the suppression reasons of

@@ -25,6 +25,14 @@ type Renderer interface {
 	Render(ctx context.Context, d *models.Delivery, sub *models.Subscriber) (*mailer.Message, error)
 }
 
+// BatchPreparer is a Renderer that loads what a claimed batch needs in one
+// query instead of one per message. The worker calls it once per batch,
+// with the batch's deliveries of the renderer's kinds, before rendering
+// any of them; an error only means Render looks things up itself.
+type BatchPreparer interface {
+	PrepareBatch(ctx context.Context, ds []models.Delivery, subs map[int64]*models.Subscriber) error
+}
+
 // ErrSkip, returned by a Renderer, marks the delivery skipped: there is
 // nothing to send any more (for example the subscriber already confirmed).
 var ErrSkip = errors.New("delivery: skip")

@@ -31,15 +31,17 @@ func sendRaw(c *smtp.Client, from, rcpt string, data []byte) error {
 	wants := []int{250, 25, 354}
 	var errs [3]error
 	if pipelining {
-		var ids [3]uint
-		for i, cmd := range cmds {
-			var err error
-			if ids[i], err = t.Cmd("%s", cmd); err != nil {
+		// RFC 2920: the three commands in one write, then their replies.
+		for _, cmd := range cmds {
+			if _, err := t.W.WriteString(cmd + "\r\n"); err != nil {
 				return &SendError{Err: err}
 			}
 		}
+		if err := t.W.Flush(); err != nil {
+			return &SendError{Err: err}
+		}
 		for i, want := range wants {
-			errs[i] = response(t, ids[i], want)
+			_, _, errs[i] = t.ReadResponse(want)
 			if errs[i] != nil && isNetError(errs[i]) {
 				return &SendError{Err: errs[i]}
 			}
@@ -86,9 +88,13 @@ func sendRaw(c *smtp.Client, from, rcpt string, data []byte) error {
 // CRLF line endings, so a line-leading dot is always after "\r\n".
 func writeData(t *textproto.Conn, data []byte) error {
 	if bytes.HasPrefix(data, []byte(".")) {
-		data = append([]byte("."), data...)
+		if _, err := t.W.WriteString("."); err != nil {
+			return err
+		}
 	}
-	data = bytes.ReplaceAll(data, []byte("\r\n."), []byte("\r\n.."))
+	if bytes.Contains(data, []byte("\r\n.")) {
+		data = bytes.ReplaceAll(data, []byte("\r\n."), []byte("\r\n.."))
+	}
 	if !bytes.HasSuffix(data, []byte("\r\n")) {
 		data = append(data, '\r', '\n')
 	}

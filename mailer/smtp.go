@@ -174,10 +174,7 @@ type outgoing struct {
 // prepare builds, renders and signs m once, before a connection is taken,
 // so that a retry sends the same bytes.
 func (s *SMTP) prepare(m *Message) (*outgoing, error) {
-	if err := validate(m); err != nil {
-		return nil, &SendError{Permanent: true, Err: err}
-	}
-	msg, err := Build(m)
+	msg, err := Build(m) // Build validates m
 	if err != nil {
 		return nil, &SendError{Permanent: true, Err: err}
 	}
@@ -190,6 +187,8 @@ func (s *SMTP) prepare(m *Message) (*outgoing, error) {
 		return nil, &SendError{Permanent: true, Err: fmt.Errorf("want exactly one recipient: %v", err)}
 	}
 	var buf bytes.Buffer
+	// Quoted-printable grows bodies a little; headers take a few KB.
+	buf.Grow(len(m.HTML) + len(m.Text) + (len(m.HTML)+len(m.Text))/8 + 4096)
 	if _, err := msg.WriteTo(&buf); err != nil {
 		return nil, &SendError{Permanent: true, Err: fmt.Errorf("mailer: render: %w", err)}
 	}

@@ -128,9 +128,9 @@ type Delivery struct {
 	ID            int64     `gorm:"primaryKey"`
 	Kind          string    `gorm:"size:16;not null"`
 	SubscriberID  *int64    `gorm:"index;uniqueIndex:idx_delivery_digest_subscriber"`
-	DigestID      *int64    `gorm:"uniqueIndex:idx_delivery_digest_subscriber"`
+	DigestID      *int64    `gorm:"uniqueIndex:idx_delivery_digest_subscriber;index:idx_delivery_digest_status,priority:1"`
 	ToAddress     string    `gorm:"size:320"`
-	Status        string    `gorm:"size:16;not null;index:idx_delivery_queue,priority:1"`
+	Status        string    `gorm:"size:16;not null;index:idx_delivery_queue,priority:1;index:idx_delivery_digest_status,priority:2"`
 	NextAttemptAt time.Time `gorm:"index:idx_delivery_queue,priority:2"`
 	Attempts      int
 	LeaseUntil    *time.Time
