@@ -57,8 +57,34 @@ type edition struct {
 	names    map[int64]string
 	loaded   time.Time
 	// frameHTML and frameText are the whole email rendered once with
-	// placeholders where each reader's own values go.
-	frameHTML, frameText string
+	// placeholders where each reader's own values go, cut at them.
+	frameHTML, frameText []segment
+}
+
+// segment is literal text followed by a placeholder (or none, at the end).
+type segment struct {
+	text string
+	ph   string
+}
+
+var placeholders = []string{phEmail, phFollowed, phUnsub, phPrefs, phStories}
+
+// cut splits a rendered frame at its placeholders.
+func cut(frame string) []segment {
+	var out []segment
+	for {
+		at, which := -1, ""
+		for _, ph := range placeholders {
+			if i := strings.Index(frame, ph); i >= 0 && (at < 0 || i < at) {
+				at, which = i, ph
+			}
+		}
+		if at < 0 {
+			return append(out, segment{text: frame})
+		}
+		out = append(out, segment{text: frame[:at], ph: which})
+		frame = frame[at+len(which):]
+	}
 }
 
 // Placeholders in an edition's frame; a single-pass replacement puts each
@@ -171,9 +197,11 @@ func (r *Renderer) edition(ctx context.Context, digestID int64) (*edition, error
 	}
 	frame := DigestEmail{Site: r.cfg.Site, Subject: d.Subject, Intro: d.Intro, Email: phEmail, Followed: phFollowed,
 		StoryHTML: []htmltemplate.HTML{phStories}, StoryText: []string{phStories}, UnsubscribeURL: phUnsub, PreferencesURL: phPrefs}
-	if e.frameHTML, e.frameText, err = r.cfg.Templates.Email("digest", frame); err != nil {
+	frameHTML, frameText, err := r.cfg.Templates.Email("digest", frame)
+	if err != nil {
 		return nil, err
 	}
+	e.frameHTML, e.frameText = cut(frameHTML), cut(frameText)
 	r.cache[digestID] = e
 	// Keep the cache small: editions of finished sends are dropped.
 	if len(r.cache) > 64 {
@@ -328,22 +356,38 @@ func (r *Renderer) Render(ctx context.Context, d *models.Delivery, sub *models.S
 // fill puts a reader's values into the edition's frame: the same result as
 // executing the templates, at a fraction of the cost.
 func fill(e *edition, data *DigestEmail) (string, string) {
-	var html, text strings.Builder
-	for _, b := range data.StoryHTML {
-		html.WriteString(string(b))
-	}
-	for i, t := range data.StoryText {
-		if i > 0 {
-			text.WriteString("\n")
-		}
-		text.WriteString(t)
-	}
 	esc := htmltemplate.HTMLEscapeString
-	h := strings.NewReplacer(phEmail, esc(data.Email), phFollowed, esc(data.Followed), phUnsub, esc(data.UnsubscribeURL),
-		phPrefs, esc(data.PreferencesURL), phStories, html.String()).Replace(e.frameHTML)
-	t := strings.NewReplacer(phEmail, data.Email, phFollowed, data.Followed, phUnsub, data.UnsubscribeURL,
-		phPrefs, data.PreferencesURL, phStories, text.String()).Replace(e.frameText)
-	return h, t
+	htmlVals := map[string]string{phEmail: esc(data.Email), phFollowed: esc(data.Followed),
+		phUnsub: esc(data.UnsubscribeURL), phPrefs: esc(data.PreferencesURL)}
+	textVals := map[string]string{phEmail: data.Email, phFollowed: data.Followed,
+		phUnsub: data.UnsubscribeURL, phPrefs: data.PreferencesURL}
+	var h, t strings.Builder
+	h.Grow(8192)
+	t.Grow(4096)
+	for _, seg := range e.frameHTML {
+		h.WriteString(seg.text)
+		if seg.ph == phStories {
+			for _, b := range data.StoryHTML {
+				h.WriteString(string(b))
+			}
+		} else if seg.ph != "" {
+			h.WriteString(htmlVals[seg.ph])
+		}
+	}
+	for _, seg := range e.frameText {
+		t.WriteString(seg.text)
+		if seg.ph == phStories {
+			for i, s := range data.StoryText {
+				if i > 0 {
+					t.WriteString("\n")
+				}
+				t.WriteString(s)
+			}
+		} else if seg.ph != "" {
+			t.WriteString(textVals[seg.ph])
+		}
+	}
+	return h.String(), t.String()
 }
 
 // PrepareBatch loads the subscriptions of a claimed batch's readers in one

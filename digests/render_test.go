@@ -21,10 +21,11 @@ func TestFrameMatchesTemplates(t *testing.T) {
 	frame.Email, frame.Followed = phEmail, phFollowed
 	frame.UnsubscribeURL, frame.PreferencesURL = phUnsub, phPrefs
 	frame.StoryHTML, frame.StoryText = []htmltemplate.HTML{phStories}, []string{phStories}
-	e := &edition{}
-	if e.frameHTML, e.frameText, err = tpl.Email("digest", frame); err != nil {
+	fh, ft, err := tpl.Email("digest", frame)
+	if err != nil {
 		t.Fatal(err)
 	}
+	e := &edition{frameHTML: cut(fh), frameText: cut(ft)}
 	reader := base
 	reader.Email = "o'brien&co+HERALD-PH-STORIES@example.com"
 	reader.Followed = "Politics <UK>, World"
