@@ -201,6 +201,10 @@ func (r *Renderer) edition(ctx context.Context, digestID int64) (*edition, error
 	if err != nil {
 		return nil, err
 	}
+	// CSS is inlined once per edition, on the frame and on each block.
+	if frameHTML, err = templates.Inline(frameHTML); err != nil {
+		return nil, err
+	}
 	e.frameHTML, e.frameText = cut(frameHTML), cut(frameText)
 	r.cache[digestID] = e
 	// Keep the cache small: editions of finished sends are dropped.
@@ -238,6 +242,11 @@ func (r *Renderer) blocks(ids []int64, stories map[int64]*models.Story, secs map
 		if b.html, b.text, err = r.cfg.Templates.EmailPart("digest", "digest_story", view); err != nil {
 			return nil, err
 		}
+		inlined, err := r.cfg.Templates.InlineFragment("digest", string(b.html))
+		if err != nil {
+			return nil, err
+		}
+		b.html = htmltemplate.HTML(inlined) //nolint:gosec // our own rendered block
 		out = append(out, b)
 	}
 	return out, nil

@@ -81,6 +81,10 @@ func TestDigestEndToEnd(t *testing.T) {
 					t.Errorf("%s: %q appears %d times in the HTML, want %d", addr, title, n, wantN)
 				}
 			}
+			// CSS from the stylesheet is inlined (once per edition).
+			if !strings.Contains(m.html, `class="story-title" style="`) || !strings.Contains(m.html, "Georgia") {
+				t.Errorf("%s: story styles not inlined:\n%.1500s", addr, m.html)
+			}
 			if strings.Contains(m.html, "<clash>") {
 				t.Errorf("%s: unescaped title in HTML", addr)
 			}
@@ -353,4 +357,45 @@ func TestErrorCapPausesRunawaySend(t *testing.T) {
 	if c.Failed < 20 || c.Pending == 0 {
 		t.Fatalf("counts %+v: the cap should stop the send with readers left", c)
 	}
+}
+
+// TestLargestDigestUnderGmailClip: a digest at the 50-story cap, each with
+// a long summary and an image, stays under the 102 KB at which Gmail
+// clips a message.
+func TestLargestDigestUnderGmailClip(t *testing.T) {
+	store := testdb.New(t)
+	ctx := context.Background()
+	w := newWorld(t, store)
+	w.reader("big@example.com", models.StatusActive, "politics-uk:daily")
+	var ids []int64
+	for i := 0; i < 50; i++ {
+		st := &models.Story{URL: fmt.Sprintf("https://news.example.com/politics/2026/11/25/a-rather-long-story-slug-number-%d", i),
+			Title:    fmt.Sprintf("Ministers face a long night of votes on the budget, part %d of the series", i),
+			Summary:  "<p>" + strings.Repeat("A sentence about what happened in the chamber today. ", 8) + "</p>",
+			ImageURL: fmt.Sprintf("https://images.example.com/2026/11/25/photo-%d-1200x800.jpg", i), Author: "Eleanor Marsh",
+			Origin: models.OriginAPI, PublishedAt: w.clock.Now(), CreatedAt: w.clock.Now()}
+		if _, err := store.UpsertStory(ctx, st, []int64{w.secs["politics-uk"]}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, st.ID)
+	}
+	d, err := w.svc.Create(ctx, digests.Input{Kind: models.DigestManual, StoryIDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.startWorker()
+	if _, err := w.svc.Start(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.waitDone(d.ID); c.Sent != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	m := w.mailTo("big@example.com")[0]
+	if n := strings.Count(m.html, `class="story-title"`); n != 50 {
+		t.Fatalf("%d stories in the email, want 50", n)
+	}
+	if len(m.html) >= 102*1024 {
+		t.Fatalf("HTML part is %d bytes, at or over Gmail's 102 KB clipping limit", len(m.html))
+	}
+	t.Logf("HTML part of a 50-story digest: %d bytes", len(m.html))
 }
