@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"herald/fielderr"
 	"log/slog"
 	"net/mail"
 	"sort"
@@ -26,17 +27,8 @@ var (
 	ErrBadState   = errors.New("the digest is not in a state that allows this")
 )
 
-// FieldErrors maps an input field to a message.
-type FieldErrors map[string]string
-
-func (f FieldErrors) Error() string {
-	parts := make([]string, 0, len(f))
-	for k, v := range f {
-		parts = append(parts, k+": "+v)
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, "; ")
-}
+// FieldErrors maps an input field to a message for the person.
+type FieldErrors = fielderr.Errors
 
 // Config configures the Service.
 type Config struct {

@@ -8,9 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"herald/digests"
+	"herald/fielderr"
 	"herald/models"
-	"herald/stories"
 	"herald/subscribers"
 	"herald/templates"
 )
@@ -55,19 +54,13 @@ func (s *Server) renderErrors() gin.HandlerFunc {
 
 func (s *Server) classify(err error) *httpError {
 	var he *httpError
-	var fe subscribers.FieldErrors
-	var dfe digests.FieldErrors
-	var sfe stories.FieldErrors
+	var fe fielderr.Errors
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
 		return he
 	case errors.As(err, &fe):
 		return &httpError{status: http.StatusUnprocessableEntity, msg: "Please correct the highlighted fields.", fields: fe}
-	case errors.As(err, &dfe):
-		return &httpError{status: http.StatusUnprocessableEntity, msg: "Please correct the highlighted fields.", fields: dfe}
-	case errors.As(err, &sfe):
-		return &httpError{status: http.StatusUnprocessableEntity, msg: "Please correct the highlighted fields.", fields: sfe}
 	case errors.As(err, &mbe):
 		return errStatus(http.StatusRequestEntityTooLarge, "The request is too large.")
 	case errors.Is(err, subscribers.ErrTokenExpired):

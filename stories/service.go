@@ -8,8 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"herald/fielderr"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -29,21 +29,8 @@ const (
 	maxFuture     = 24 * time.Hour
 )
 
-// FieldErrors maps an input field to a message saying what is wrong with it.
-type FieldErrors map[string]string
-
-func (f FieldErrors) Error() string {
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+": "+f[k])
-	}
-	return strings.Join(parts, "; ")
-}
+// FieldErrors maps an input field to a message for the person.
+type FieldErrors = fielderr.Errors
 
 // Config configures the Service.
 type Config struct {

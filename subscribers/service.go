@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"herald/fielderr"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -28,21 +28,8 @@ const (
 	maxSectionsSel = 50
 )
 
-// FieldErrors maps a form field to a message for the reader.
-type FieldErrors map[string]string
-
-func (f FieldErrors) Error() string {
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+": "+f[k])
-	}
-	return strings.Join(parts, "; ")
-}
+// FieldErrors maps an input field to a message for the person.
+type FieldErrors = fielderr.Errors
 
 // ErrStopped is returned by Signup when the service is shutting down.
 var ErrStopped = errors.New("subscribers: shutting down")

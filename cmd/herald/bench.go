@@ -244,23 +244,33 @@ type sinkProcess struct {
 	exited   chan struct{}
 }
 
-func startSink(ctx context.Context) (*sinkProcess, error) {
+// launchSink starts `herald bench smtp-sink` as a child process; closing
+// its stdin stops it, and it reports on stdout.
+func launchSink(ctx context.Context) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "bench", "smtp-sink")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start smtp sink: %w", err)
+		return nil, nil, nil, fmt.Errorf("start smtp sink: %w", err)
+	}
+	return cmd, stdin, stdout, nil
+}
+
+func startSink(ctx context.Context) (*sinkProcess, error) {
+	cmd, stdin, stdout, err := launchSink(ctx)
+	if err != nil {
+		return nil, err
 	}
 	s := &sinkProcess{cmd: cmd, stdin: stdin, accepted: map[string]time.Time{}, exited: make(chan struct{})}
 	sc := bufio.NewScanner(stdout)

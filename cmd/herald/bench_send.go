@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -614,22 +613,9 @@ type countingSink struct {
 }
 
 func startCountingSink(ctx context.Context) (*countingSink, error) {
-	exe, err := os.Executable()
+	cmd, stdin, stdout, err := launchSink(ctx)
 	if err != nil {
 		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, exe, "bench", "smtp-sink")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start smtp sink: %w", err)
 	}
 	s := &countingSink{sinkProcess: &sinkProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}}
 	br := bufio.NewReaderSize(stdout, 64<<10)
