@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -31,14 +32,45 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	if s.postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	var out []Delivery
-	err := s.w.WithContext(ctx).Raw(`UPDATE deliveries SET status = ?, lease_until = ?, attempts = attempts + 1
+	// The rows are scanned by hand: GORM's reflection was a noticeable
+	// part of each message's cost at thousands of messages a second.
+	rows, err := s.w.WithContext(ctx).Raw(`UPDATE deliveries SET status = ?, lease_until = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM deliveries WHERE status = ? AND next_attempt_at <= ?
 			AND (digest_id IS NULL OR digest_id IN (SELECT id FROM digests WHERE status = ?))
 			ORDER BY next_attempt_at, id LIMIT ?`+lock+`)
-		RETURNING *`,
-		DeliverySending, now.Add(lease).UTC(), DeliveryPending, now.UTC(), DigestSending, limit).Scan(&out).Error
+		RETURNING id, kind, subscriber_id, digest_id, to_address, status, next_attempt_at, attempts,
+			lease_until, last_error, message_id, data, created_at, sent_at`,
+		DeliverySending, now.Add(lease).UTC(), DeliveryPending, now.UTC(), DigestSending, limit).Rows()
 	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := make([]Delivery, 0, limit)
+	for rows.Next() {
+		var d Delivery
+		var sub, digest sql.NullInt64
+		var lease, sent sql.NullTime
+		var to, lastErr, msgID, data sql.NullString
+		if err := rows.Scan(&d.ID, &d.Kind, &sub, &digest, &to, &d.Status, &d.NextAttemptAt, &d.Attempts,
+			&lease, &lastErr, &msgID, &data, &d.CreatedAt, &sent); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		if sub.Valid {
+			d.SubscriberID = &sub.Int64
+		}
+		if digest.Valid {
+			d.DigestID = &digest.Int64
+		}
+		if lease.Valid {
+			d.LeaseUntil = &lease.Time
+		}
+		if sent.Valid {
+			d.SentAt = &sent.Time
+		}
+		d.ToAddress, d.LastError, d.MessageID, d.Data = to.String, lastErr.String, msgID.String, data.String
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	return out, nil
