@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,6 +34,7 @@ func (s *Server) serveMetrics(c *gin.Context) {
 // and deliveries by status are read from the database at scrape time.
 type metrics struct {
 	requests      *prometheus.CounterVec
+	byStatus      sync.Map // status code -> prometheus.Counter, so a request does not format its label
 	signups       *prometheus.CounterVec
 	confirmations prometheus.Counter
 	unsubscribes  prometheus.Counter
@@ -62,6 +65,16 @@ func newMetrics(reg *prometheus.Registry, store *models.Store) (*metrics, error)
 		}
 	}
 	return m, nil
+}
+
+// request returns the request counter for a status code.
+func (m *metrics) request(status int) prometheus.Counter {
+	if c, ok := m.byStatus.Load(status); ok {
+		return c.(prometheus.Counter)
+	}
+	c := m.requests.WithLabelValues(strconv.Itoa(status))
+	m.byStatus.Store(status, c)
+	return c
 }
 
 // statusCollector reports subscribers and deliveries by status.

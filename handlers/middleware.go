@@ -29,11 +29,14 @@ func (s *Server) logRequests() gin.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		s.d.Logger.Log(c.Request.Context(), level, "http request",
-			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
-			slog.Int("status", status), slog.Duration("duration", time.Since(start)),
-			slog.String("client_ip", c.ClientIP()))
-		s.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+		// Most requests are not logged: skip building the record then.
+		if s.d.Logger.Enabled(c.Request.Context(), level) {
+			s.d.Logger.Log(c.Request.Context(), level, "http request",
+				slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+				slog.Int("status", status), slog.Duration("duration", time.Since(start)),
+				slog.String("client_ip", c.ClientIP()))
+		}
+		s.metrics.request(status).Inc()
 	}
 }
 

@@ -312,6 +312,7 @@ func TestPublicPages(t *testing.T) {
 		{"/widget.js", h.srv.URL + "/api/v1/subscribe"},
 		{"/static/herald.css", "{"},
 		{"/healthz", `"ok"`},
+		{"/metrics", `herald_http_requests_total{code="200"}`},
 	} {
 		r := h.get(tt.path)
 		if r.status != http.StatusOK || !strings.Contains(r.body, tt.want) {
