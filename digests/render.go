@@ -56,35 +56,9 @@ type edition struct {
 	stories  []block
 	names    map[int64]string
 	loaded   time.Time
-	// frameHTML and frameText are the whole email rendered once with
-	// placeholders where each reader's own values go, cut at them.
-	frameHTML, frameText []segment
-}
-
-// segment is literal text followed by a placeholder (or none, at the end).
-type segment struct {
-	text string
-	ph   string
-}
-
-var placeholders = []string{phEmail, phFollowed, phUnsub, phPrefs, phStories}
-
-// cut splits a rendered frame at its placeholders.
-func cut(frame string) []segment {
-	var out []segment
-	for {
-		at, which := -1, ""
-		for _, ph := range placeholders {
-			if i := strings.Index(frame, ph); i >= 0 && (at < 0 || i < at) {
-				at, which = i, ph
-			}
-		}
-		if at < 0 {
-			return append(out, segment{text: frame})
-		}
-		out = append(out, segment{text: frame[:at], ph: which})
-		frame = frame[at+len(which):]
-	}
+	// frame is the whole email rendered once with placeholders where each
+	// reader's own values go.
+	frame *templates.Frame
 }
 
 // Placeholders in an edition's frame; a single-pass replacement puts each
@@ -97,6 +71,8 @@ const (
 	phPrefs    = "HERALD-PH-PREFERENCES"
 	phStories  = "HERALD-PH-STORIES"
 )
+
+var placeholders = []string{phEmail, phFollowed, phUnsub, phPrefs, phStories}
 
 type block struct {
 	storyID  int64
@@ -205,7 +181,7 @@ func (r *Renderer) edition(ctx context.Context, digestID int64) (*edition, error
 	if frameHTML, err = templates.Inline(frameHTML); err != nil {
 		return nil, err
 	}
-	e.frameHTML, e.frameText = cut(frameHTML), cut(frameText)
+	e.frame = templates.NewFrame(frameHTML, frameText, placeholders)
 	r.cache[digestID] = e
 	// Keep the cache small: editions of finished sends are dropped.
 	if len(r.cache) > 64 {
@@ -366,37 +342,21 @@ func (r *Renderer) Render(ctx context.Context, d *models.Delivery, sub *models.S
 // executing the templates, at a fraction of the cost.
 func fill(e *edition, data *DigestEmail) (string, string) {
 	esc := htmltemplate.HTMLEscapeString
-	htmlVals := map[string]string{phEmail: esc(data.Email), phFollowed: esc(data.Followed),
-		phUnsub: esc(data.UnsubscribeURL), phPrefs: esc(data.PreferencesURL)}
-	textVals := map[string]string{phEmail: data.Email, phFollowed: data.Followed,
-		phUnsub: data.UnsubscribeURL, phPrefs: data.PreferencesURL}
 	var h, t strings.Builder
-	h.Grow(8192)
-	t.Grow(4096)
-	for _, seg := range e.frameHTML {
-		h.WriteString(seg.text)
-		if seg.ph == phStories {
-			for _, b := range data.StoryHTML {
-				h.WriteString(string(b))
-			}
-		} else if seg.ph != "" {
-			h.WriteString(htmlVals[seg.ph])
-		}
+	for _, b := range data.StoryHTML {
+		h.WriteString(string(b))
 	}
-	for _, seg := range e.frameText {
-		t.WriteString(seg.text)
-		if seg.ph == phStories {
-			for i, s := range data.StoryText {
-				if i > 0 {
-					t.WriteString("\n")
-				}
-				t.WriteString(s)
-			}
-		} else if seg.ph != "" {
-			t.WriteString(textVals[seg.ph])
+	for i, s := range data.StoryText {
+		if i > 0 {
+			t.WriteString("\n")
 		}
+		t.WriteString(s)
 	}
-	return h.String(), t.String()
+	return e.frame.Fill(
+		map[string]string{phEmail: esc(data.Email), phFollowed: esc(data.Followed), phUnsub: esc(data.UnsubscribeURL),
+			phPrefs: esc(data.PreferencesURL), phStories: h.String()},
+		map[string]string{phEmail: data.Email, phFollowed: data.Followed, phUnsub: data.UnsubscribeURL,
+			phPrefs: data.PreferencesURL, phStories: t.String()})
 }
 
 // PrepareBatch loads the subscriptions of a claimed batch's readers in one

@@ -25,7 +25,7 @@ func TestFrameMatchesTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &edition{frameHTML: cut(fh), frameText: cut(ft)}
+	e := &edition{frame: templates.NewFrame(fh, ft, placeholders)}
 	reader := base
 	reader.Email = "o'brien&co+HERALD-PH-STORIES@example.com"
 	reader.Followed = "Politics <UK>, World"

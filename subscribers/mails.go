@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	htmltemplate "html/template"
 	"strings"
+	"sync"
 	"time"
 
 	"herald/delivery"
@@ -26,7 +28,9 @@ type MailConfig struct {
 // Mails renders the emails of the reader's side (confirmation, "already
 // subscribed" notice) for the delivery worker.
 type Mails struct {
-	cfg MailConfig
+	cfg    MailConfig
+	mu     sync.Mutex
+	frames map[string]*templates.Frame
 }
 
 // NewMails checks that its templates exist and returns the renderer.
@@ -34,7 +38,7 @@ func NewMails(cfg MailConfig) (*Mails, error) {
 	if err := cfg.Templates.Require(nil, []string{"confirmation", "notice"}); err != nil {
 		return nil, err
 	}
-	return &Mails{cfg: cfg}, nil
+	return &Mails{cfg: cfg, frames: map[string]*templates.Frame{}}, nil
 }
 
 // EmailData is the data of the confirmation and notice email templates.
@@ -83,12 +87,63 @@ func (m *Mails) Render(_ context.Context, d *models.Delivery, sub *models.Subscr
 	default:
 		return nil, fmt.Errorf("subscribers: cannot render a %q delivery", d.Kind)
 	}
-	html, text, err := m.cfg.Templates.Email(d.Kind, data)
+	f, err := m.frame(d.Kind, data)
 	if err != nil {
 		return nil, err
 	}
-	msg.HTML, msg.Text = html, text
+	esc := htmltemplate.HTMLEscapeString
+	msg.HTML, msg.Text = f.Fill(
+		map[string]string{phEmail: esc(data.Email), phConfirm: esc(data.ConfirmURL), phPrefs: esc(data.PreferencesURL), phUnsub: esc(data.UnsubscribeURL)},
+		map[string]string{phEmail: data.Email, phConfirm: data.ConfirmURL, phPrefs: data.PreferencesURL, phUnsub: data.UnsubscribeURL})
 	return msg, nil
+}
+
+// Placeholders for each reader's own values in a rendered frame.
+const (
+	phEmail   = "HERALD-PH-EMAIL"
+	phConfirm = "HERALD-PH-CONFIRM"
+	phPrefs   = "HERALD-PH-PREFERENCES"
+	phUnsub   = "HERALD-PH-UNSUBSCRIBE"
+)
+
+var placeholders = []string{phEmail, phConfirm, phPrefs, phUnsub}
+
+// frame returns the email of this kind rendered once for everything but
+// the reader's own values: the sections, frequency and link lifetime
+// repeat across thousands of signups, so frames are kept by them.
+func (m *Mails) frame(kind string, data EmailData) (*templates.Frame, error) {
+	key := fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%t%t%t", kind, strings.Join(data.Sections, "\x1f"), data.Frequency,
+		data.ExpiresIn, data.ConfirmURL != "", data.PreferencesURL != "", data.UnsubscribeURL != "")
+	m.mu.Lock()
+	f := m.frames[key]
+	m.mu.Unlock()
+	if f != nil {
+		return f, nil
+	}
+	// Only the values this kind has get a placeholder: the templates test
+	// some of them (the footer shows unsubscribe links only when set).
+	data.Email = phEmail
+	if data.ConfirmURL != "" {
+		data.ConfirmURL = phConfirm
+	}
+	if data.PreferencesURL != "" {
+		data.PreferencesURL = phPrefs
+	}
+	if data.UnsubscribeURL != "" {
+		data.UnsubscribeURL = phUnsub
+	}
+	html, text, err := m.cfg.Templates.Email(kind, data)
+	if err != nil {
+		return nil, err
+	}
+	f = templates.NewFrame(html, text, placeholders)
+	m.mu.Lock()
+	if len(m.frames) >= 1024 { // many distinct section choices: start afresh
+		clear(m.frames)
+	}
+	m.frames[key] = f
+	m.mu.Unlock()
+	return f, nil
 }
 
 func (m *Mails) link(kind, token string) string {
