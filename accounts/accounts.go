@@ -242,3 +242,83 @@ func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// ErrLastAdmin refuses a change that would leave Herald without an admin.
+var ErrLastAdmin = errors.New("Herald needs at least one admin: make someone else an admin first")
+
+// ChangePassword replaces a user's password after checking the current one,
+// and ends every other session of the user, so a stolen session dies with
+// the old password. keepSession is the session making the change.
+func (a *Accounts) ChangePassword(ctx context.Context, userID int64, keepSession, current, next string) (fieldErrs map[string]string, err error) {
+	u, err := a.store.AdminUserByID(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	errs := map[string]string{}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(current)) != nil {
+		errs["current_password"] = "This is not your current password."
+	}
+	if msg := ValidatePassword(next); msg != "" {
+		errs["new_password"] = msg
+	} else if next == current {
+		errs["new_password"] = "Choose a password different from the current one."
+	}
+	if len(errs) > 0 {
+		return errs, nil
+	}
+	if err := a.SetPassword(ctx, userID, next); err != nil {
+		return nil, err
+	}
+	return nil, a.store.DeleteOtherSessions(ctx, userID, keepSession)
+}
+
+// SetPassword replaces a user's password (an admin resetting it, or the
+// CLI) and ends all of the user's sessions.
+func (a *Accounts) SetPassword(ctx context.Context, userID int64, password string) error {
+	if msg := ValidatePassword(password); msg != "" {
+		return errors.New(msg)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), a.cost)
+	if err != nil {
+		return err
+	}
+	if err := a.store.SetAdminPassword(ctx, userID, string(hash), a.now().UTC()); err != nil {
+		return err
+	}
+	return a.store.DeleteUserSessions(ctx, userID)
+}
+
+// SetRole changes a user's role; the last admin cannot be demoted.
+func (a *Accounts) SetRole(ctx context.Context, userID int64, role string) error {
+	if role != models.RoleAdmin && role != models.RoleEditor {
+		return fmt.Errorf("role must be %s or %s", models.RoleAdmin, models.RoleEditor)
+	}
+	u, err := a.store.AdminUserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.Role == models.RoleAdmin && role != models.RoleAdmin {
+		if n, err := a.store.CountAdmins(ctx); err != nil {
+			return err
+		} else if n <= 1 {
+			return ErrLastAdmin
+		}
+	}
+	return a.store.SetAdminRole(ctx, userID, role, a.now())
+}
+
+// DeleteUser removes a user and ends their sessions; the last admin stays.
+func (a *Accounts) DeleteUser(ctx context.Context, userID int64) error {
+	u, err := a.store.AdminUserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.Role == models.RoleAdmin {
+		if n, err := a.store.CountAdmins(ctx); err != nil {
+			return err
+		} else if n <= 1 {
+			return ErrLastAdmin
+		}
+	}
+	return a.store.DeleteAdminUser(ctx, userID)
+}

@@ -57,6 +57,8 @@ type Config struct {
 	TrustedProxies []string
 	SignupLimit    int
 	MaxBodyBytes   int64
+	// ImportMaxBytes caps a CSV uploaded on the admin import page.
+	ImportMaxBytes int64
 	// MinSubmitTime is the time trap: forms submitted sooner are from bots.
 	MinSubmitTime time.Duration
 	// DisposableDomainsFile adds domains to the built-in blocklist.
@@ -316,6 +318,7 @@ func parse(get func(string) string) (*Config, error) {
 	}
 	c.SignupLimit = p.integer("HERALD_SIGNUP_LIMIT", 30, 1, 1_000_000)
 	c.MaxBodyBytes = int64(p.integer("HERALD_MAX_BODY_BYTES", 64<<10, 1<<10, 64<<20))
+	c.ImportMaxBytes = int64(p.integer("HERALD_IMPORT_MAX_BYTES", 64<<20, 1<<10, 1<<30))
 	c.MinSubmitTime = p.duration("HERALD_MIN_SUBMIT_TIME", 2*time.Second, 0)
 	c.DisposableDomainsFile = p.str("HERALD_DISPOSABLE_DOMAINS_FILE", "")
 	if c.DisposableDomainsFile != "" {

@@ -31,27 +31,6 @@ type loginPageData struct {
 	Token     string
 }
 
-// adminPage is the common part of admin page data.
-type adminPage struct {
-	Site      templates.Site
-	User      *models.AdminUser
-	CSRFToken string
-	DevMode   bool
-}
-
-func (s *Server) adminBase(c *gin.Context) adminPage {
-	u, _ := c.Get(ctxUser)
-	sess, _ := c.Get(ctxSession)
-	p := adminPage{Site: s.site, DevMode: s.d.Config.DevMailbox()}
-	if u != nil {
-		p.User = u.(*models.AdminUser)
-	}
-	if sess != nil {
-		p.CSRFToken = sess.(*models.Session).CSRFToken
-	}
-	return p
-}
-
 func (s *Server) setCookie(c *gin.Context, name, value string, maxAge int) {
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: name, Value: value, Path: "/admin", MaxAge: maxAge,
@@ -224,8 +203,4 @@ func (s *Server) setup(c *gin.Context) {
 	}
 	data.Errors = errs
 	s.page(c, http.StatusUnprocessableEntity, "admin_setup", data)
-}
-
-func (s *Server) adminHome(c *gin.Context) {
-	c.Redirect(http.StatusSeeOther, "/admin/mailbox")
 }

@@ -43,7 +43,7 @@ func (s *Server) mailbox(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	data := mailboxPageData{adminPage: s.adminBase(c), Page: pageNo}
+	data := mailboxPageData{adminPage: s.adminBase(c, "mailbox"), Page: pageNo}
 	if len(msgs) > mailboxPageSize {
 		msgs, data.Older = msgs[:mailboxPageSize], pageNo+1
 	}
@@ -78,7 +78,7 @@ func (s *Server) mailboxMessage(c *gin.Context) {
 		view = "html"
 	}
 	s.page(c, http.StatusOK, "admin_message", messagePageData{
-		adminPage: s.adminBase(c), Message: m, TextHTML: linkify(m.Text), View: view,
+		adminPage: s.adminBase(c, "mailbox"), Message: m, TextHTML: linkify(m.Text), View: view,
 	})
 }
 

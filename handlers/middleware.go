@@ -55,10 +55,19 @@ func (s *Server) securityHeaders() gin.HandlerFunc {
 	}
 }
 
-// bodyLimit caps every request body at HERALD_MAX_BODY_BYTES.
+// importPath is the admin CSV upload, the one request allowed a large body
+// (HERALD_IMPORT_MAX_BYTES); it is only reachable with an admin session.
+const importPath = "/admin/subscribers/import"
+
+// bodyLimit caps every request body at HERALD_MAX_BODY_BYTES, except the
+// admin CSV import's.
 func (s *Server) bodyLimit() gin.HandlerFunc {
-	limit := s.d.Config.MaxBodyBytes
+	small, large := s.d.Config.MaxBodyBytes, s.d.Config.ImportMaxBytes
 	return func(c *gin.Context) {
+		limit := small
+		if c.Request.URL.Path == importPath {
+			limit = large
+		}
 		if c.Request.ContentLength > limit {
 			_ = c.Error(errStatus(http.StatusRequestEntityTooLarge, "The request is too large."))
 			c.Abort()

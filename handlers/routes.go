@@ -3,13 +3,20 @@ package handlers
 import (
 	"net/http"
 
+	"herald/models"
 	"herald/templates"
 )
 
 // pageNames are the pages the routes render; New fails if one is missing.
-var pageNames = []string{
-	"home", "thanks", "demo", "message", "confirm", "unsubscribe", "preferences",
-	"admin_login", "admin_setup", "admin_mailbox", "admin_message",
+func pageNames() []string {
+	names := []string{
+		"home", "thanks", "demo", "message", "confirm", "unsubscribe", "preferences",
+		"admin_login", "admin_setup", "admin_mailbox", "admin_message",
+	}
+	for _, list := range [][]string{homePages, digestPages, subscriberPages, contentPages, accessPages} {
+		names = append(names, list...)
+	}
+	return names
 }
 
 // routes registers every route Herald serves.
@@ -68,10 +75,17 @@ func (s *Server) routes() {
 	e.GET("/admin/setup/:token", s.setupPage)
 	e.POST("/admin/setup/:token", s.loginLimit, s.setup)
 	admin := e.Group("/admin", s.requireSession, s.requireCSRF)
-	admin.GET("", s.adminHome)
 	admin.POST("/logout", s.logout)
 	admin.GET("/mailbox", s.mailbox)
 	admin.GET("/mailbox/:id", s.mailboxMessage)
 	admin.GET("/mailbox/:id/html", s.mailboxHTML)
 	admin.POST("/mailbox/clear", s.clearMailbox)
+	s.homeRoutes(admin)       // admin_home.go: dashboard, own account, audit log
+	s.digestRoutes(admin)     // admin_digests.go
+	s.subscriberRoutes(admin) // admin_subscribers.go
+	s.contentRoutes(admin)    // admin_content.go: stories, sections, feeds, embed
+
+	// Users, API keys and settings are for admins only.
+	adminOnly := admin.Group("", s.requireRole(models.RoleAdmin))
+	s.accessRoutes(adminOnly) // admin_access.go (users), admin_keys.go, admin_settings.go
 }

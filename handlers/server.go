@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -36,7 +37,10 @@ type Deps struct {
 	// SetupToken, when set, enables the one-time /admin/setup/TOKEN page
 	// that creates the first admin user.
 	SetupToken string
-	Now        func() time.Time
+	// CheckSMTP tries the configured SMTP server (connect, EHLO, QUIT) for
+	// the settings page's test button; nil when there is none to test.
+	CheckSMTP func(context.Context) error
+	Now       func() time.Time
 }
 
 // Server is the HTTP handler.
@@ -62,7 +66,7 @@ func New(d Deps) (*Server, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	if err := d.Templates.Require(pageNames, nil); err != nil {
+	if err := d.Templates.Require(pageNames(), nil); err != nil {
 		return nil, err
 	}
 	cfg := d.Config

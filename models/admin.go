@@ -91,3 +91,80 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*APIKey, error) 
 func (s *Store) TouchAPIKey(ctx context.Context, id int64, at time.Time) error {
 	return s.w.WithContext(ctx).Model(&APIKey{}).Where("id = ?", id).Update("last_used_at", at.UTC()).Error
 }
+
+// AdminUserByID returns one admin user.
+func (s *Store) AdminUserByID(ctx context.Context, id int64) (*AdminUser, error) {
+	var u AdminUser
+	if err := s.r.WithContext(ctx).First(&u, id).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &u, nil
+}
+
+// AdminUsers lists every admin user by email.
+func (s *Store) AdminUsers(ctx context.Context) ([]AdminUser, error) {
+	var out []AdminUser
+	err := s.r.WithContext(ctx).Order("email").Find(&out).Error
+	return out, err
+}
+
+// SetAdminRole changes a user's role.
+func (s *Store) SetAdminRole(ctx context.Context, id int64, role string, at time.Time) error {
+	res := s.w.WithContext(ctx).Model(&AdminUser{}).Where("id = ?", id).
+		Updates(map[string]any{"role": role, "updated_at": at.UTC()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// CountAdmins counts the users with the admin role.
+func (s *Store) CountAdmins(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.r.WithContext(ctx).Model(&AdminUser{}).Where("role = ?", RoleAdmin).Count(&n).Error
+	return n, err
+}
+
+// DeleteAdminUser removes a user and their sessions.
+func (s *Store) DeleteAdminUser(ctx context.Context, id int64) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		if err := tx.w.WithContext(ctx).Where("user_id = ?", id).Delete(&Session{}).Error; err != nil {
+			return err
+		}
+		res := tx.w.WithContext(ctx).Delete(&AdminUser{}, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// DeleteOtherSessions ends every session of a user but one.
+func (s *Store) DeleteOtherSessions(ctx context.Context, userID int64, keepID string) error {
+	return s.w.WithContext(ctx).Where("user_id = ? AND id <> ?", userID, keepID).Delete(&Session{}).Error
+}
+
+// APIKeys lists every API key, newest first, revoked ones too.
+func (s *Store) APIKeys(ctx context.Context) ([]APIKey, error) {
+	var out []APIKey
+	err := s.r.WithContext(ctx).Order("id DESC").Find(&out).Error
+	return out, err
+}
+
+// RevokeAPIKey revokes a key; it stops working at once.
+func (s *Store) RevokeAPIKey(ctx context.Context, id int64, at time.Time) error {
+	res := s.w.WithContext(ctx).Model(&APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", at.UTC())
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

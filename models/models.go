@@ -199,6 +199,6 @@ func AllModels() []any {
 	return []any{
 		&Subscriber{}, &Section{}, &Subscription{}, &ConsentEvent{}, &Suppression{},
 		&Delivery{}, &AdminUser{}, &Session{}, &APIKey{}, &MailboxMessage{},
-		&Story{}, &StorySection{}, &Feed{}, &Digest{}, &DigestStory{},
+		&Story{}, &StorySection{}, &Feed{}, &Digest{}, &DigestStory{}, &AuditEntry{},
 	}
 }
