@@ -18,8 +18,8 @@ import (
 	"herald/models"
 )
 
-// Session lifetimes: a session ends after IdleTimeout without a request, and
-// in any case MaxAge after login.
+// Default session lifetimes: a session ends after IdleTimeout without a
+// request, and in any case MaxAge after login.
 const (
 	IdleTimeout = 12 * time.Hour
 	MaxAge      = 7 * 24 * time.Hour
@@ -38,6 +38,10 @@ type Config struct {
 	// BcryptCost is the password hashing cost (default bcrypt.DefaultCost+2).
 	BcryptCost int
 	Now        func() time.Time
+	// SessionIdle and SessionMax are the session lifetimes (defaults
+	// IdleTimeout and MaxAge).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
 }
 
 // Accounts manages admin users, sessions and API keys.
@@ -45,6 +49,8 @@ type Accounts struct {
 	store *models.Store
 	cost  int
 	now   func() time.Time
+	idle  time.Duration
+	max   time.Duration
 	// dummy is compared against when the email is unknown, so a login
 	// takes as long whether or not the account exists.
 	dummy []byte
@@ -58,8 +64,14 @@ func New(store *models.Store, cfg Config) *Accounts {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = IdleTimeout
+	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = MaxAge
+	}
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("not a password"), cfg.BcryptCost)
-	return &Accounts{store: store, cost: cfg.BcryptCost, now: cfg.Now, dummy: dummy}
+	return &Accounts{store: store, cost: cfg.BcryptCost, now: cfg.Now, dummy: dummy, idle: cfg.SessionIdle, max: cfg.SessionMax}
 }
 
 // ValidatePassword returns a message for the person if pw is too weak.
@@ -73,11 +85,22 @@ func ValidatePassword(pw string) string {
 	return ""
 }
 
+// ValidateEmail returns a message for the person if email cannot be an
+// admin user's address.
+func ValidateEmail(email string) string {
+	email = strings.TrimSpace(email)
+	at := strings.LastIndexByte(email, '@')
+	if email == "" || at < 1 || at == len(email)-1 || len(email) > 254 || strings.ContainsAny(email, "\r\n\t <>,;\"") {
+		return "Enter a valid email address, like name@example.com."
+	}
+	return ""
+}
+
 // CreateUser adds an admin user with a bcrypt-hashed password.
 func (a *Accounts) CreateUser(ctx context.Context, email, password, role string) (*models.AdminUser, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if email == "" || !strings.Contains(email, "@") || strings.ContainsAny(email, "\r\n ") {
-		return nil, errors.New("enter a valid email address")
+	if msg := ValidateEmail(email); msg != "" {
+		return nil, errors.New(msg)
 	}
 	if msg := ValidatePassword(password); msg != "" {
 		return nil, errors.New(msg)
@@ -139,7 +162,7 @@ func (a *Accounts) NewSession(ctx context.Context, userID int64) (string, *model
 	now := a.now().UTC()
 	sess := &models.Session{
 		ID: hashHex(value), UserID: userID, CSRFToken: randomString(24),
-		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(IdleTimeout),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(a.idle),
 	}
 	if err := a.store.CreateSession(ctx, sess); err != nil {
 		return "", nil, err
@@ -161,20 +184,23 @@ func (a *Accounts) Session(ctx context.Context, cookie string) (*models.Session,
 		}
 		return nil, nil, err
 	}
-	if now.Sub(sess.CreatedAt) > MaxAge {
+	if now.Sub(sess.CreatedAt) > a.max {
 		_ = a.store.DeleteSession(ctx, sess.ID)
 		return nil, nil, ErrNoSession
 	}
 	// Touch at most once a minute: a page load should not always write.
 	if now.Sub(sess.LastSeenAt) > time.Minute {
-		exp := now.Add(IdleTimeout)
-		if limit := sess.CreatedAt.Add(MaxAge); exp.After(limit) {
+		exp := now.Add(a.idle)
+		if limit := sess.CreatedAt.Add(a.max); exp.After(limit) {
 			exp = limit
 		}
 		_ = a.store.TouchSession(ctx, sess.ID, now, exp)
 	}
 	return sess, u, nil
 }
+
+// SessionMax is how long a session can last at most.
+func (a *Accounts) SessionMax() time.Duration { return a.max }
 
 // EndSession logs a session out.
 func (a *Accounts) EndSession(ctx context.Context, cookie string) error {
@@ -249,7 +275,7 @@ var ErrLastAdmin = errors.New("Herald needs at least one admin: make someone els
 // ChangePassword replaces a user's password after checking the current one,
 // and ends every other session of the user, so a stolen session dies with
 // the old password. keepSession is the session making the change.
-func (a *Accounts) ChangePassword(ctx context.Context, userID int64, keepSession, current, next string) (fieldErrs map[string]string, err error) {
+func (a *Accounts) ChangePassword(ctx context.Context, userID int64, keepSession, current, next, confirm string) (fieldErrs map[string]string, err error) {
 	u, err := a.store.AdminUserByID(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -262,11 +288,13 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID int64, keepSession
 		errs["new_password"] = msg
 	} else if next == current {
 		errs["new_password"] = "Choose a password different from the current one."
+	} else if next != confirm {
+		errs["new_password_confirm"] = "The two new passwords are not the same."
 	}
 	if len(errs) > 0 {
 		return errs, nil
 	}
-	if err := a.SetPassword(ctx, userID, next); err != nil {
+	if err := a.storePassword(ctx, userID, next); err != nil {
 		return nil, err
 	}
 	return nil, a.store.DeleteOtherSessions(ctx, userID, keepSession)
@@ -278,14 +306,18 @@ func (a *Accounts) SetPassword(ctx context.Context, userID int64, password strin
 	if msg := ValidatePassword(password); msg != "" {
 		return errors.New(msg)
 	}
+	if err := a.storePassword(ctx, userID, password); err != nil {
+		return err
+	}
+	return a.store.DeleteUserSessions(ctx, userID)
+}
+
+func (a *Accounts) storePassword(ctx context.Context, userID int64, password string) error {
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), a.cost)
 	if err != nil {
 		return err
 	}
-	if err := a.store.SetAdminPassword(ctx, userID, string(hash), a.now().UTC()); err != nil {
-		return err
-	}
-	return a.store.DeleteUserSessions(ctx, userID)
+	return a.store.SetAdminPassword(ctx, userID, string(hash), a.now().UTC())
 }
 
 // SetRole changes a user's role; the last admin cannot be demoted.

@@ -64,14 +64,18 @@ type Config struct {
 	// DisposableDomainsFile adds domains to the built-in blocklist.
 	DisposableDomainsFile string
 
-	SiteName        string
-	SiteURL         string
-	PostalAddress   string
-	ConsentText     string
-	PrivacyURL      string
-	PrivacyVersion  string
-	RequireConsent  bool
-	ConfirmTTL      time.Duration
+	SiteName       string
+	SiteURL        string
+	PostalAddress  string
+	ConsentText    string
+	PrivacyURL     string
+	PrivacyVersion string
+	RequireConsent bool
+	ConfirmTTL     time.Duration
+	// SessionIdle and SessionMax bound an admin session: it ends after
+	// SessionIdle without a request, and SessionMax after login.
+	SessionIdle     time.Duration
+	SessionMax      time.Duration
 	DefaultSections []string
 
 	LogLevel string
@@ -335,6 +339,11 @@ func parse(get func(string) string) (*Config, error) {
 	c.PrivacyVersion = p.str("HERALD_PRIVACY_VERSION", "2026-01")
 	c.RequireConsent = p.boolean("HERALD_REQUIRE_CONSENT", true)
 	c.ConfirmTTL = p.duration("HERALD_CONFIRM_TTL", 72*time.Hour, time.Minute)
+	c.SessionIdle = p.duration("HERALD_SESSION_IDLE", 12*time.Hour, 5*time.Minute)
+	c.SessionMax = p.duration("HERALD_SESSION_MAX", 7*24*time.Hour, 5*time.Minute)
+	if c.SessionMax < c.SessionIdle {
+		p.fail("HERALD_SESSION_MAX", "must be at least HERALD_SESSION_IDLE (%s)", c.SessionIdle)
+	}
 	c.DefaultSections = p.list("HERALD_DEFAULT_SECTIONS")
 
 	tz := p.str("HERALD_TIMEZONE", "UTC")

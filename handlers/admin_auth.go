@@ -3,8 +3,12 @@ package handlers
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -12,6 +16,19 @@ import (
 	"herald/models"
 	"herald/templates"
 )
+
+// Failed logins allowed per account in loginFailWindow before it is refused.
+const (
+	loginFailures   = 5
+	loginFailWindow = 15 * time.Minute
+)
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
 
 const (
 	sessionCookie = "herald_session"
@@ -73,17 +90,28 @@ func (s *Server) login(c *gin.Context) {
 		s.page(c, http.StatusForbidden, "admin_login", data)
 		return
 	}
+	account := strings.ToLower(strings.TrimSpace(data.Email))
+	if wait, blocked := s.loginFails.blocked(account); blocked {
+		minutes := int(math.Ceil(wait.Minutes()))
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		data.CSRFToken = s.preCSRF(c)
+		data.Error = fmt.Sprintf("Too many failed attempts for this account. Try again in %d minute%s.", minutes, plural(minutes))
+		s.page(c, http.StatusTooManyRequests, "admin_login", data)
+		return
+	}
 	u, err := s.d.Accounts.Authenticate(c.Request.Context(), c.PostForm("email"), c.PostForm("password"))
 	if err != nil {
 		if !errors.Is(err, accounts.ErrBadCredentials) {
 			_ = c.Error(err)
 			return
 		}
+		s.loginFails.allow(account)
 		data.CSRFToken = s.preCSRF(c)
 		data.Error = "The email or password is not right."
 		s.page(c, http.StatusUnauthorized, "admin_login", data)
 		return
 	}
+	s.loginFails.forget(account)
 	s.startSession(c, u.ID, data.Next)
 }
 
@@ -93,7 +121,7 @@ func (s *Server) startSession(c *gin.Context, userID int64, next string) {
 		_ = c.Error(err)
 		return
 	}
-	s.setCookie(c, sessionCookie, value, int(accounts.MaxAge.Seconds()))
+	s.setCookie(c, sessionCookie, value, int(s.d.Accounts.SessionMax().Seconds()))
 	c.Redirect(http.StatusSeeOther, next)
 }
 

@@ -52,6 +52,7 @@ type harness struct {
 	client *http.Client
 
 	stories    *stories.Service
+	server     *handlers.Server
 	newStories chan int64 // ids of the stories OnNew reported
 }
 
@@ -94,7 +95,7 @@ func newHarness(t *testing.T, dsn string, env map[string]string) *harness {
 	done := make(chan struct{})
 	go func() { _ = h.subs.Run(runCtx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	h.acc = accounts.New(store, accounts.Config{BcryptCost: bcrypt.MinCost, Now: h.clock.Now})
+	h.acc = accounts.New(store, accounts.Config{BcryptCost: bcrypt.MinCost, Now: h.clock.Now, SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax})
 	h.newStories = make(chan int64, 100)
 	h.stories = stories.New(store, stories.Config{Now: h.clock.Now, OnNew: func(_ context.Context, st *models.Story, _ []int64) {
 		select {
@@ -111,6 +112,7 @@ func newHarness(t *testing.T, dsn string, env map[string]string) *harness {
 		t.Fatal(err)
 	}
 	inner = srv
+	h.server = srv
 	h.client = h.newClient()
 	return h
 }

@@ -174,3 +174,24 @@ func (l *ipLimiter) allow(ip string) (time.Duration, bool) {
 	}
 	return 0, true
 }
+
+// blocked reports whether key has no token left, and how long until it has
+// one, without taking a token.
+func (l *ipLimiter) blocked(key string) (time.Duration, bool) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[strings.TrimSpace(key)]
+	if b == nil || b.lim.TokensAt(now) >= 1 {
+		return 0, false
+	}
+	missing := 1 - b.lim.TokensAt(now)
+	return time.Duration(missing / float64(b.lim.Limit()) * float64(time.Second)), true
+}
+
+// forget drops key's bucket (a successful login clears its failures).
+func (l *ipLimiter) forget(key string) {
+	l.mu.Lock()
+	delete(l.buckets, strings.TrimSpace(key))
+	l.mu.Unlock()
+}

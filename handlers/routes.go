@@ -13,7 +13,7 @@ func pageNames() []string {
 		"home", "thanks", "demo", "message", "confirm", "unsubscribe", "preferences",
 		"admin_login", "admin_setup", "admin_mailbox", "admin_message",
 	}
-	for _, list := range [][]string{homePages, digestPages, subscriberPages, contentPages, accessPages} {
+	for _, list := range [][]string{homePages, userPages, digestPages, subscriberPages, contentPages, accessPages} {
 		names = append(names, list...)
 	}
 	return names

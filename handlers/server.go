@@ -50,9 +50,13 @@ type Server struct {
 	site      templates.Site
 	limiter   *ipLimiter
 	loginRate *ipLimiter
-	origins   map[string]bool
-	metrics   *metrics
-	secure    bool
+	// loginFails counts failed logins per account (by email): a few are
+	// allowed, then the account is refused for a while, whatever the IP.
+	loginFails *ipLimiter
+	origins    map[string]bool
+	metrics    *metrics
+	secure     bool
+	stats      *statsCache
 }
 
 // New builds the router. It fails when a page the routes use is missing.
@@ -76,10 +80,11 @@ func New(d Deps) (*Server, error) {
 			Name: cfg.SiteName, URL: cfg.SiteURL, PrivacyURL: cfg.PrivacyURL,
 			PostalAddress: cfg.PostalAddress, BaseURL: cfg.BaseURL.String(),
 		},
-		limiter:   newIPLimiter(cfg.SignupLimit, time.Minute, d.Now),
-		loginRate: newIPLimiter(10, time.Minute, d.Now),
-		origins:   map[string]bool{originOf(cfg.BaseURL): true},
-		secure:    cfg.Secure(),
+		limiter:    newIPLimiter(cfg.SignupLimit, time.Minute, d.Now),
+		loginRate:  newIPLimiter(10, time.Minute, d.Now),
+		loginFails: newIPLimiter(loginFailures, loginFailWindow, d.Now),
+		origins:    map[string]bool{originOf(cfg.BaseURL): true},
+		secure:     cfg.Secure(),
 	}
 	for _, o := range cfg.AllowedOrigins {
 		s.origins[o] = true
@@ -89,6 +94,7 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	s.stats = &statsCache{store: d.Store, now: d.Now, logger: d.Logger}
 
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()

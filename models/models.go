@@ -77,7 +77,7 @@ type ConsentEvent struct {
 	ID             int64  `gorm:"primaryKey"`
 	SubscriberID   int64  `gorm:"not null;index"`
 	Kind           string `gorm:"size:16;not null"`
-	At             time.Time
+	At             time.Time `gorm:"index"`
 	IP             string `gorm:"size:64"`
 	UserAgent      string `gorm:"size:512"`
 	SourceURL      string `gorm:"size:1024"`

@@ -58,6 +58,16 @@ type SignupForm struct {
 var funcs = map[string]any{
 	"date": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 MST") },
 	"join": strings.Join,
+	// fieldOf bundles what a form field's partial needs: its name, label,
+	// autocomplete hint and its error from a map of field errors.
+	"fieldOf": func(name, label, auto string, errs map[string]string) FieldView {
+		return FieldView{Name: name, Label: label, Auto: auto, Error: errs[name]}
+	},
+}
+
+// FieldView is one form field as a partial renders it.
+type FieldView struct {
+	Name, Label, Auto, Error string
 }
 
 // New parses every template. Pages are pages/*.html, each executed through

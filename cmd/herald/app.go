@@ -113,7 +113,7 @@ func (a *app) build() error {
 		DefaultSections: cfg.DefaultSections, Blocklist: block, MessageDomain: domain,
 		OnEnqueue: func() { wake() }, Logger: a.log,
 	})
-	a.acc = accounts.New(a.store, accounts.Config{})
+	a.acc = accounts.New(a.store, accounts.Config{SessionIdle: a.cfg.SessionIdle, SessionMax: a.cfg.SessionMax})
 	// A new story may need an instant alert: wake the scheduler.
 	var storyAdded func()
 	a.stories = stories.New(a.store, stories.Config{Logger: a.log, OnNew: func(context.Context, *models.Story, []int64) { storyAdded() }})
