@@ -320,7 +320,9 @@ func (r *Renderer) Render(ctx context.Context, d *models.Delivery, sub *models.S
 		data.Email = reader.Email
 		data.UnsubscribeURL, data.PreferencesURL = r.cfg.Links(reader.ID)
 	} else {
-		data.Email = "you"
+		// A test without a chosen reader: the footnote names the address
+		// the test goes to, so it still reads as a sentence.
+		data.Email = d.ToAddress
 		data.UnsubscribeURL, data.PreferencesURL = r.cfg.Site.BaseURL+"/unsubscribe/TEST", r.cfg.Site.BaseURL+"/preferences/TEST"
 	}
 	if d.Kind == models.KindTest {

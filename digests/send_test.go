@@ -399,3 +399,35 @@ func TestLargestDigestUnderGmailClip(t *testing.T) {
 	}
 	t.Logf("HTML part of a 50-story digest: %d bytes", len(m.html))
 }
+
+// A story an editor hid after it was put in a digest reaches nobody: a
+// reader whose only story in the digest is hidden is skipped, not sent an
+// empty message, and the recipient count leaves them out.
+func TestHiddenStoryReachesNobody(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, _ string, store *models.Store) {
+		ctx := context.Background()
+		w := newWorld(t, store)
+		w.reader("politics@example.com", models.StatusActive, "politics-uk:daily")
+		w.reader("world@example.com", models.StatusActive, "world:daily")
+		kept := w.story("https://news.example.com/kept", "Kept", w.clock.Now().Add(-time.Hour), "politics-uk")
+		hidden := w.story("https://news.example.com/hidden", "Hidden", w.clock.Now().Add(-time.Hour), "world")
+		d, err := w.svc.Create(ctx, digests.Input{Kind: models.DigestManual, StoryIDs: []int64{kept, hidden}, Subject: "Both"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetStoryHidden(ctx, hidden, true, w.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		started, err := w.svc.Start(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if started.Recipients != 1 {
+			t.Fatalf("recipients = %d, want 1 (the hidden story's reader is not one)", started.Recipients)
+		}
+		c, err := store.CountDigest(ctx, d.ID)
+		if err != nil || c.Pending != 1 || c.Skipped != 1 {
+			t.Fatalf("counts %+v, %v: want 1 pending and 1 skipped", c, err)
+		}
+	})
+}

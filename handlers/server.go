@@ -37,6 +37,9 @@ type Deps struct {
 	// SetupToken, when set, enables the one-time /admin/setup/TOKEN page
 	// that creates the first admin user.
 	SetupToken string
+	// DigestRenderer renders digests as sent, for the admin preview; nil
+	// means one built from Config.
+	DigestRenderer *digests.Renderer
 	// CheckSMTP tries the configured SMTP server (connect, EHLO, QUIT) for
 	// the settings page's test button; nil when there is none to test.
 	CheckSMTP func(context.Context) error
@@ -73,13 +76,20 @@ func New(d Deps) (*Server, error) {
 	if err := d.Templates.Require(pageNames(), nil); err != nil {
 		return nil, err
 	}
+	if d.DigestRenderer == nil {
+		r, err := digests.NewRenderer(digests.RenderConfig{
+			Store: d.Store, Templates: d.Templates, Site: siteOf(d.Config), From: d.Config.From, Location: d.Config.Location,
+			Links: d.Subscribers.Tokens().ReaderLinks(d.Config.BaseURL.String()),
+		})
+		if err != nil {
+			return nil, err
+		}
+		d.DigestRenderer = r
+	}
 	cfg := d.Config
 	s := &Server{
-		d: d,
-		site: templates.Site{
-			Name: cfg.SiteName, URL: cfg.SiteURL, PrivacyURL: cfg.PrivacyURL,
-			PostalAddress: cfg.PostalAddress, BaseURL: cfg.BaseURL.String(),
-		},
+		d:          d,
+		site:       siteOf(cfg),
 		limiter:    newIPLimiter(cfg.SignupLimit, time.Minute, d.Now),
 		loginRate:  newIPLimiter(10, time.Minute, d.Now),
 		loginFails: newIPLimiter(loginFailures, loginFailWindow, d.Now),
@@ -119,3 +129,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.Se
 func (s *Server) Routes() []gin.RouteInfo { return s.engine.Routes() }
 
 func originOf(u *url.URL) string { return u.Scheme + "://" + u.Host }
+
+// siteOf is the publication's identity as pages and emails show it.
+func siteOf(cfg *config.Config) templates.Site {
+	return templates.Site{
+		Name: cfg.SiteName, URL: cfg.SiteURL, PrivacyURL: cfg.PrivacyURL,
+		PostalAddress: cfg.PostalAddress, BaseURL: cfg.BaseURL.String(),
+	}
+}

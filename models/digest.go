@@ -135,11 +135,13 @@ func (s *Store) EnqueueDigest(ctx context.Context, digestID int64, aud Audience,
 			SELECT 1 FROM subscriptions sub WHERE sub.subscriber_id = s.id AND sub.frequency IN ?` + secFilter + `)`,
 			append([]any{StatusActive, aud.Frequencies}, secArgs...)}
 		withStories := func(not string) part {
+			// A story hidden by an editor counts for nobody.
 			return part{` AND ` + not + `EXISTS (SELECT 1 FROM subscriptions sub
 				JOIN story_sections ss ON ss.section_id = sub.section_id
 				JOIN digest_stories ds ON ds.story_id = ss.story_id
+				JOIN stories st ON st.id = ds.story_id AND st.hidden = ?
 				WHERE sub.subscriber_id = s.id AND ds.digest_id = ? AND sub.frequency IN ?` + secFilter + `)`,
-				append([]any{digestID, aud.Frequencies}, secArgs...)}
+				append([]any{false, digestID, aud.Frequencies}, secArgs...)}
 		}
 		capped := func(cmp string) part {
 			if aud.AlertCap <= 0 {

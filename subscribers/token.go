@@ -111,3 +111,13 @@ func mac(secret, body []byte) []byte {
 	h.Write(body)
 	return h.Sum(nil)[:macLen]
 }
+
+// ReaderLinks returns the function that makes a reader's unsubscribe and
+// preference-centre links under baseURL, as every email carries them. The
+// links do not expire.
+func (t *Tokens) ReaderLinks(baseURL string) func(subscriberID int64) (unsubscribe, preferences string) {
+	return func(id int64) (string, string) {
+		return baseURL + "/unsubscribe/" + t.Make(PurposeUnsubscribe, id, time.Time{}),
+			baseURL + "/preferences/" + t.Make(PurposePreferences, id, time.Time{})
+	}
+}

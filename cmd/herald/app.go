@@ -8,7 +8,6 @@ import (
 	"net/mail"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,7 +36,9 @@ type app struct {
 	poller  *stories.Poller
 	digests *digests.Service
 	sched   *digests.Scheduler
-	closers []func() error
+	// digestMails renders digests for the worker and the admin preview.
+	digestMails *digests.Renderer
+	closers     []func() error
 }
 
 func loadConfig(e *env) (*config.Config, bool) {
@@ -151,13 +152,10 @@ func (a *app) build() error {
 		DailyAt: cfg.DailyAt, WeeklyDay: cfg.WeeklyDay, WeeklyAt: cfg.WeeklyAt, Review: cfg.Review,
 	})
 	storyAdded = a.sched.Wake
-	digestMails, err := digests.NewRenderer(digests.RenderConfig{
+	a.digestMails, err = digests.NewRenderer(digests.RenderConfig{
 		Store: a.store, Templates: tpl, Site: site, From: cfg.From, Location: cfg.Location,
 		ListID: fmt.Sprintf("%s <newsletter.%s>", cfg.SiteName, domain),
-		Links: func(id int64) (string, string) {
-			return site.BaseURL + "/unsubscribe/" + tokens.Make(subscribers.PurposeUnsubscribe, id, time.Time{}),
-				site.BaseURL + "/preferences/" + tokens.Make(subscribers.PurposePreferences, id, time.Time{})
-		},
+		Links:  tokens.ReaderLinks(site.BaseURL),
 	})
 	if err != nil {
 		return err
@@ -168,8 +166,8 @@ func (a *app) build() error {
 		Renderers: map[string]delivery.Renderer{
 			models.KindConfirmation: mails,
 			models.KindNotice:       mails,
-			models.KindDigest:       digestMails,
-			models.KindTest:         digestMails,
+			models.KindDigest:       a.digestMails,
+			models.KindTest:         a.digestMails,
 		},
 	})
 	wake = a.worker.Wake
@@ -178,10 +176,21 @@ func (a *app) build() error {
 
 // handlerDeps is what the HTTP handlers need from the app.
 func (a *app) handlerDeps(log *slog.Logger, setupToken string) handlers.Deps {
-	return handlers.Deps{
+	d := handlers.Deps{
 		Config: a.cfg, Store: a.store, Subscribers: a.subs, Accounts: a.acc, Stories: a.stories,
 		Digests: a.digests, Templates: a.tpl, Logger: log, Registry: prometheus.NewRegistry(), SetupToken: setupToken,
+		DigestRenderer: a.digestMails,
 	}
+	if !a.cfg.DevMailbox() {
+		// The settings page's test dials the relays afresh rather than
+		// borrowing a pooled connection, so it proves that new connections
+		// (TLS, AUTH) still work.
+		servers := a.cfg.SMTP
+		d.CheckSMTP = func(ctx context.Context) error {
+			return mailer.Check(ctx, mailer.SMTPConfig{Servers: servers, Logger: log})
+		}
+	}
+	return d
 }
 
 func (a *app) close() error {

@@ -510,10 +510,7 @@ func renderSample(ctx context.Context, a *app, cfg *config.Config, digestID, sub
 	r, err := digests.NewRenderer(digests.RenderConfig{
 		Store: a.store, Templates: a.tpl, Site: site, From: cfg.From, Location: cfg.Location,
 		ListID: fmt.Sprintf("%s <newsletter.%s>", cfg.SiteName, domain),
-		Links: func(id int64) (string, string) {
-			return site.BaseURL + "/unsubscribe/" + tokens.Make(subscribers.PurposeUnsubscribe, id, time.Time{}),
-				site.BaseURL + "/preferences/" + tokens.Make(subscribers.PurposePreferences, id, time.Time{})
-		},
+		Links: tokens.ReaderLinks(site.BaseURL),
 	})
 	if err != nil {
 		return nil, 0, err
