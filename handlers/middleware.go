@@ -67,6 +67,13 @@ func (s *Server) bodyLimit() gin.HandlerFunc {
 		limit := small
 		if c.Request.URL.Path == importPath {
 			limit = large
+			// A browser says the file's size up front: send the editor
+			// back to the form, which says so next to the file field.
+			if c.Request.Method == http.MethodPost && c.Request.ContentLength > limit {
+				c.Redirect(http.StatusSeeOther, importPath+"?error=too_big")
+				c.Abort()
+				return
+			}
 		}
 		if c.Request.ContentLength > limit {
 			_ = c.Error(errStatus(http.StatusRequestEntityTooLarge, "The request is too large."))

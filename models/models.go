@@ -74,21 +74,21 @@ const (
 // of the personal fields), so erasure can blank the personal fields and the
 // chain still verifies.
 type ConsentEvent struct {
-	ID             int64  `gorm:"primaryKey"`
-	SubscriberID   int64  `gorm:"not null;index"`
-	Kind           string `gorm:"size:16;not null"`
+	ID             int64     `gorm:"primaryKey"`
+	SubscriberID   int64     `gorm:"not null;index"`
+	Kind           string    `gorm:"size:16;not null"`
 	At             time.Time `gorm:"index"`
-	IP             string `gorm:"size:64"`
-	UserAgent      string `gorm:"size:512"`
-	SourceURL      string `gorm:"size:1024"`
-	Form           string `gorm:"size:64"`
-	ConsentText    string `gorm:"size:1024"`
-	PolicyVersion  string `gorm:"size:64"`
-	Sections       string `gorm:"size:1024"`
-	MessageID      string `gorm:"size:256"`
-	PersonalDigest string `gorm:"size:64;not null"`
-	PrevHash       string `gorm:"size:64;not null"`
-	Hash           string `gorm:"size:64;not null"`
+	IP             string    `gorm:"size:64"`
+	UserAgent      string    `gorm:"size:512"`
+	SourceURL      string    `gorm:"size:1024"`
+	Form           string    `gorm:"size:64"`
+	ConsentText    string    `gorm:"size:1024"`
+	PolicyVersion  string    `gorm:"size:64"`
+	Sections       string    `gorm:"size:1024"`
+	MessageID      string    `gorm:"size:256"`
+	PersonalDigest string    `gorm:"size:64;not null"`
+	PrevHash       string    `gorm:"size:64;not null"`
+	Hash           string    `gorm:"size:64;not null"`
 }
 
 // Suppression reasons.

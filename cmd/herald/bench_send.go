@@ -510,7 +510,7 @@ func renderSample(ctx context.Context, a *app, cfg *config.Config, digestID, sub
 	r, err := digests.NewRenderer(digests.RenderConfig{
 		Store: a.store, Templates: a.tpl, Site: site, From: cfg.From, Location: cfg.Location,
 		ListID: fmt.Sprintf("%s <newsletter.%s>", cfg.SiteName, domain),
-		Links: tokens.ReaderLinks(site.BaseURL),
+		Links:  tokens.ReaderLinks(site.BaseURL),
 	})
 	if err != nil {
 		return nil, 0, err
