@@ -323,13 +323,16 @@ func TestErrorCapPausesRunawaySend(t *testing.T) {
 	store := testdb.New(t)
 	ctx := context.Background()
 	w := newWorld(t, store)
-	for i := 0; i < 80; i++ {
+	// Enough readers that the send outlasts many scheduler ticks even on
+	// a busy machine: the cap must catch it part-way.
+	const readers = 400
+	for i := 0; i < readers; i++ {
 		w.reader(fmt.Sprintf("r%d@example.com", i), models.StatusActive, "politics-uk:daily")
 	}
 	s1 := w.story("https://news.example.com/p1", "One", w.clock.Now().Add(-time.Hour), "politics-uk")
 	w.startWorker()
 	w.smtp.SetDelay(10 * time.Millisecond) // slow enough that the cap stops the send half-way
-	for i := 0; i < 80; i++ {
+	for i := 0; i < readers; i++ {
 		w.smtp.On(fmt.Sprintf("r%d@example.com", i), smtptest.Rule{Code: 554, Enhanced: "5.7.1", Message: "relay access denied"})
 	}
 	d, err := w.svc.Create(ctx, digests.Input{Kind: models.DigestManual, StoryIDs: []int64{s1}})

@@ -5,76 +5,15 @@ import (
 	"html"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"herald/accounts"
-	"herald/config"
-	"herald/digests"
-	"herald/handlers"
-	"herald/mailer"
 	"herald/mailer/smtptest"
-	"herald/models"
 	"herald/models/testdb"
-	"herald/stories"
-	"herald/subscribers"
-	"herald/templates"
 )
-
-// newCheckHarness is newHarness with Deps.CheckSMTP wired as the app wires
-// it (cmd/herald handlerDeps): mailer.Check on the configured servers.
-func newCheckHarness(t *testing.T, dsn string, env map[string]string) *harness {
-	t.Helper()
-	store := testdb.Open(t, dsn)
-	h := &harness{t: t, dsn: dsn, store: store, clock: &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}}
-	var inner http.Handler
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner.ServeHTTP(w, r) }))
-	t.Cleanup(h.srv.Close)
-	vals := map[string]string{"HERALD_BASE_URL": h.srv.URL, "HERALD_DATA_DIR": t.TempDir()}
-	for k, v := range env {
-		vals[k] = v
-	}
-	cfg, err := config.Load(func(k string) string { return vals[k] }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.cfg = cfg
-	tpl, err := templates.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.CreateSection(context.Background(), &models.Section{Slug: "politics-uk", Name: "Politics UK"}); err != nil {
-		t.Fatal(err)
-	}
-	block, _ := subscribers.NewBlocklist("")
-	h.subs = subscribers.New(store, subscribers.Config{Tokens: subscribers.NewTokens(cfg.Secret), Blocklist: block, Now: h.clock.Now})
-	h.acc = accounts.New(store, accounts.Config{BcryptCost: bcrypt.MinCost, Now: h.clock.Now, SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax})
-	h.stories = stories.New(store, stories.Config{Now: h.clock.Now})
-	d := handlers.Deps{
-		Config: cfg, Store: store, Subscribers: h.subs, Accounts: h.acc, Stories: h.stories, Templates: tpl,
-		Digests: digests.New(store, digests.Config{Now: h.clock.Now}), Now: h.clock.Now,
-	}
-	if !cfg.DevMailbox() {
-		d.CheckSMTP = func(ctx context.Context) error {
-			return mailer.Check(ctx, mailer.SMTPConfig{Servers: cfg.SMTP, Timeout: 5 * time.Second})
-		}
-	}
-	srv, err := handlers.New(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner = srv
-	h.server = srv
-	h.client = h.newClient()
-	return h
-}
 
 var akNewKey = regexp.MustCompile(`id="new-key" value="(hld_[^"]+)"`)
 
@@ -196,7 +135,7 @@ func TestAdminKeysSettingsHideSecretsAndTestSMTP(t *testing.T) {
 			"HERALD_ADMIN_PASSWORD": "admin-pass-Kk2299",
 			"HERALD_TIMEZONE":       "Europe/London",
 		}
-		h := newCheckHarness(t, dsn, env)
+		h := newHarness(t, dsn, env)
 		c, csrf := h.adminClient("admin")
 		page := h.do(c, http.MethodGet, "/admin/settings", "", "", nil)
 		acWant(t, page, http.StatusOK, srv.Addr(), "mailer", "Europe/London", "07:00", "Test SMTP connection", "set (hidden)")
@@ -240,7 +179,7 @@ func TestAdminKeysSMTPTestClosedPortAndDevMailbox(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	h := newCheckHarness(t, testdb.DSN(t, testdb.SQLite), map[string]string{
+	h := newHarness(t, testdb.DSN(t, testdb.SQLite), map[string]string{
 		"HERALD_SMTP_URL": "smtp://" + addr + "?tls=none", "HERALD_SECRET": strings.Repeat("k", 32)})
 	c, csrf := h.adminClient("admin")
 	r := h.adminPost(c, csrf, "/admin/settings/smtp-test", nil)
@@ -253,7 +192,7 @@ func TestAdminKeysSMTPTestClosedPortAndDevMailbox(t *testing.T) {
 	}
 
 	// No SMTP server: the dev mailbox is in use, and the page says so.
-	dev := newCheckHarness(t, testdb.DSN(t, testdb.SQLite), nil)
+	dev := newHarness(t, testdb.DSN(t, testdb.SQLite), nil)
 	dc, dcsrf := dev.adminClient("admin")
 	acWant(t, dev.do(dc, http.MethodGet, "/admin/settings", "", "", nil), http.StatusOK, "dev mailbox")
 	r = dev.adminPost(dc, dcsrf, "/admin/settings/smtp-test", nil)

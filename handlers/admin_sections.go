@@ -40,7 +40,8 @@ func (s *Server) renderSections(c *gin.Context, status int, data sectionsData) {
 
 func (s *Server) adminSectionList(c *gin.Context) { s.renderSections(c, http.StatusOK, sectionsData{}) }
 
-// checkSectionForm applies the API's rules for a section (api.go).
+// checkSectionForm holds the rules for a section, for the admin form and
+// the API alike; it trims the fields in place.
 func checkSectionForm(f *sectionForm, withSlug bool) map[string]string {
 	f.Slug, f.Name, f.Description = strings.TrimSpace(f.Slug), strings.TrimSpace(f.Name), strings.TrimSpace(f.Description)
 	errs := map[string]string{}

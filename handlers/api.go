@@ -96,23 +96,9 @@ func (s *Server) createSection(c *gin.Context) {
 		_ = c.Error(jsonError(err))
 		return
 	}
-	r.Slug, r.Name, r.Description = strings.TrimSpace(r.Slug), strings.TrimSpace(r.Name), strings.TrimSpace(r.Description)
-	fields := map[string]string{}
-	switch {
-	case r.Slug == "":
-		fields["slug"] = "is required"
-	case len(r.Slug) > 64 || !slugPattern.MatchString(r.Slug):
-		fields["slug"] = "must be 1 to 64 lower-case letters, digits and single hyphens, like politics-uk"
-	}
-	switch {
-	case r.Name == "":
-		fields["name"] = "is required"
-	case len(r.Name) > 128 || strings.ContainsAny(r.Name, "\r\n"):
-		fields["name"] = "must be one line of at most 128 characters"
-	}
-	if len(r.Description) > 512 {
-		fields["description"] = "must be at most 512 characters"
-	}
+	f := sectionForm{Slug: r.Slug, Name: r.Name, Description: r.Description}
+	fields := checkSectionForm(&f, true)
+	r.Slug, r.Name, r.Description = f.Slug, f.Name, f.Description
 	if len(fields) > 0 {
 		_ = c.Error(&httpError{status: http.StatusUnprocessableEntity, msg: "Please correct the highlighted fields.", fields: fields})
 		return

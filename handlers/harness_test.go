@@ -18,6 +18,7 @@ import (
 	"herald/config"
 	"herald/digests"
 	"herald/handlers"
+	"herald/mailer"
 	"herald/models"
 	"herald/models/testdb"
 	"herald/stories"
@@ -103,11 +104,18 @@ func newHarness(t *testing.T, dsn string, env map[string]string) *harness {
 		default:
 		}
 	}})
-	srv, err := handlers.New(handlers.Deps{
+	d := handlers.Deps{
 		Config: cfg, Store: store, Subscribers: h.subs, Accounts: h.acc, Stories: h.stories, Templates: tpl,
 		Digests: digests.New(store, digests.Config{Now: h.clock.Now}),
 		Now:     h.clock.Now, SetupToken: "setup-token-for-tests",
-	})
+	}
+	if !cfg.DevMailbox() {
+		// The settings page's SMTP test, wired as the app wires it.
+		d.CheckSMTP = func(ctx context.Context) error {
+			return mailer.Check(ctx, mailer.SMTPConfig{Servers: cfg.SMTP, Timeout: 5 * time.Second})
+		}
+	}
+	srv, err := handlers.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,26 +212,8 @@ type DigestCounts struct {
 // CountDigest counts a digest's deliveries by status (pending includes
 // rows being sent).
 func (s *Store) CountDigest(ctx context.Context, digestID int64) (DigestCounts, error) {
-	var rows []struct {
-		Status string
-		N      int64
-	}
-	err := s.r.WithContext(ctx).Model(&Delivery{}).Select("status, COUNT(*) AS n").
-		Where("digest_id = ?", digestID).Group("status").Scan(&rows).Error
-	var c DigestCounts
-	for _, r := range rows {
-		switch r.Status {
-		case DeliverySent:
-			c.Sent = r.N
-		case DeliveryFailed:
-			c.Failed = r.N
-		case DeliverySkipped:
-			c.Skipped = r.N
-		default:
-			c.Pending += r.N
-		}
-	}
-	return c, err
+	counts, err := s.CountDigests(ctx, []int64{digestID})
+	return counts[digestID], err
 }
 
 // SkipPending marks a digest's pending deliveries skipped (cancel).

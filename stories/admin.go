@@ -55,7 +55,7 @@ func (s *Service) CheckFeed(ctx context.Context, in FeedInput) error {
 	return err
 }
 
-// checkFeed holds the same rules as AddFeed.
+// checkFeed holds the rules of AddFeed and UpdateFeed.
 func (s *Service) checkFeed(ctx context.Context, in FeedInput) (*feedFields, error) {
 	fe := FieldErrors{}
 	out := &feedFields{url: strings.TrimSpace(in.URL), interval: DefaultPollInterval, catTarget: map[string]string{}}

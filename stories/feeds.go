@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"sort"
-	"strings"
 	"time"
 
 	"herald/models"
@@ -40,86 +37,14 @@ type FeedInput struct {
 // AddFeed validates in and stores the feed, due for its first poll now.
 // Invalid input returns FieldErrors; a URL already present ErrFeedExists.
 func (s *Service) AddFeed(ctx context.Context, in FeedInput) (*models.Feed, error) {
-	fe := FieldErrors{}
-	feedURL := strings.TrimSpace(in.URL)
-	switch {
-	case feedURL == "":
-		fe["url"] = "is required"
-	case len(feedURL) > maxURLLen:
-		fe["url"] = "must be at most 2048 characters"
-	case resolveHTTP(nil, feedURL) == "":
-		fe["url"] = errNotHTTPURL.Error()
-	}
-
-	interval := DefaultPollInterval
-	if p := strings.TrimSpace(in.PollInterval); p != "" {
-		d, err := time.ParseDuration(p)
-		switch {
-		case err != nil:
-			fe["poll_interval"] = "must be a duration such as 5m or 1h"
-		case d < MinPollInterval || d > MaxPollInterval:
-			fe["poll_interval"] = "must be between 1m and 24h"
-		default:
-			interval = d.Truncate(time.Second)
-		}
-	}
-
-	var section models.Section
-	slug := strings.TrimSpace(in.Section)
-	cats := map[string]string{}
-	for cat, target := range in.Categories {
-		cat, target = strings.ToLower(PlainText(cat)), strings.TrimSpace(target)
-		if cat == "" || target == "" {
-			fe["categories"] = "must map category names to section slugs"
-			continue
-		}
-		cats[cat] = target
-	}
-	if len(cats) > maxCategories {
-		fe["categories"] = fmt.Sprintf("at most %d categories", maxCategories)
-	}
-	slugs := []string{slug}
-	for _, target := range cats {
-		slugs = append(slugs, target)
-	}
-	found, err := s.store.SectionsBySlug(ctx, slugs)
+	v, err := s.checkFeed(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("look up sections: %w", err)
-	}
-	switch sec, ok := found[slug]; {
-	case slug == "":
-		fe["section"] = "is required"
-	case !ok:
-		fe["section"] = "unknown section: " + clipRunes(slug, 40)
-	default:
-		section = sec
-	}
-	var unknown []string
-	for _, target := range cats {
-		if _, ok := found[target]; !ok {
-			unknown = append(unknown, clipRunes(target, 40))
-		}
-	}
-	if len(unknown) > 0 && fe["categories"] == "" {
-		sort.Strings(unknown)
-		fe["categories"] = "unknown section: " + strings.Join(limit(unknown, 3), ", ")
-	}
-	if len(fe) > 0 {
-		return nil, fe
-	}
-
-	var catJSON string
-	if len(cats) > 0 {
-		b, err := json.Marshal(cats)
-		if err != nil {
-			return nil, err
-		}
-		catJSON = string(b)
+		return nil, err
 	}
 	now := s.now()
 	f := &models.Feed{
-		URL: feedURL, SectionID: section.ID, CategoryMap: catJSON,
-		PollInterval: int(interval / time.Second), NextPollAt: now, CreatedAt: now,
+		URL: v.url, SectionID: v.section.ID, CategoryMap: v.catJSON,
+		PollInterval: int(v.interval / time.Second), NextPollAt: now, CreatedAt: now,
 	}
 	if err := s.store.CreateFeed(ctx, f); err != nil {
 		if models.IsUniqueViolation(err) {
@@ -128,7 +53,7 @@ func (s *Service) AddFeed(ctx context.Context, in FeedInput) (*models.Feed, erro
 		return nil, err
 	}
 	s.cfg.Logger.InfoContext(ctx, "feed added", slog.Int64("feed_id", f.ID), slog.String("feed_url", f.URL),
-		slog.String("section", section.Slug))
+		slog.String("section", v.section.Slug))
 	return f, nil
 }
 

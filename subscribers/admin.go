@@ -56,28 +56,9 @@ var ErrNotEditable = errors.New("this reader's subscriptions cannot be changed")
 // consent for them, so an unsubscribed or erased reader is refused. An
 // empty list unsubscribes, as it does in the preference centre.
 func (s *Service) SetSubscriptions(ctx context.Context, id int64, choices []Choice, meta RequestMeta) error {
-	slugs := make([]string, 0, len(choices))
-	for _, c := range choices {
-		switch c.Frequency {
-		case models.FrequencyInstant, models.FrequencyDaily, models.FrequencyWeekly:
-		default:
-			return FieldErrors{"frequency": "Choose how often: instant, daily or weekly."}
-		}
-		slugs = append(slugs, c.Section)
-	}
-	found, err := s.store.SectionsBySlug(ctx, slugs)
+	list, secs, err := s.resolveChoices(ctx, choices)
 	if err != nil {
 		return err
-	}
-	var list []models.Subscription
-	var secs []string
-	for _, c := range choices {
-		sec, ok := found[c.Section]
-		if !ok {
-			return FieldErrors{"sections": "Unknown section: " + clip(c.Section, 40) + "."}
-		}
-		list = append(list, models.Subscription{SectionID: sec.ID, Frequency: c.Frequency})
-		secs = append(secs, sec.Slug+":"+c.Frequency)
 	}
 	if len(list) == 0 {
 		return s.UnsubscribeByID(ctx, id, meta)
@@ -169,27 +150,14 @@ func (s *Service) PreviewImport(ctx context.Context, r io.Reader, sendConfirmati
 	if err != nil {
 		return nil, &ImportFileError{"The first row is not a CSV header row: " + csvErrText(err)}
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
-	}
-	if _, ok := col["email"]; !ok {
+	get, ok := importColumns(header)
+	if !ok {
 		return nil, &ImportFileError{"The first row must name the columns and include \"email\" (the export's columns are " +
 			strings.Join(CSVHeader, ",") + ")."}
 	}
-	secs, err := s.store.Sections(ctx)
+	bySlug, err := s.sectionsBySlug(ctx)
 	if err != nil {
 		return nil, err
-	}
-	bySlug := map[string]models.Section{}
-	for _, sec := range secs {
-		bySlug[sec.Slug] = sec
-	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
 	}
 
 	p := &ImportPreview{}

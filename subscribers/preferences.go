@@ -47,28 +47,9 @@ func (s *Service) UpdatePreferences(ctx context.Context, token string, choices [
 	if err != nil {
 		return err
 	}
-	slugs := make([]string, 0, len(choices))
-	for _, c := range choices {
-		switch c.Frequency {
-		case models.FrequencyInstant, models.FrequencyDaily, models.FrequencyWeekly:
-		default:
-			return FieldErrors{"frequency": "Choose how often: instant, daily or weekly."}
-		}
-		slugs = append(slugs, c.Section)
-	}
-	found, err := s.store.SectionsBySlug(ctx, slugs)
+	list, secs, err := s.resolveChoices(ctx, choices)
 	if err != nil {
 		return err
-	}
-	var list []models.Subscription
-	var secs []string
-	for _, c := range choices {
-		sec, ok := found[c.Section]
-		if !ok {
-			return FieldErrors{"sections": "Unknown section: " + clip(c.Section, 40) + "."}
-		}
-		list = append(list, models.Subscription{SectionID: sec.ID, Frequency: c.Frequency})
-		secs = append(secs, sec.Slug+":"+c.Frequency)
 	}
 	if len(list) == 0 {
 		return s.unsubscribeByID(ctx, id, meta)
@@ -265,4 +246,34 @@ func joinSpace(parts []string) string {
 		out += p
 	}
 	return out
+}
+
+// resolveChoices checks a reader's choices of sections and frequencies and
+// returns them as subscriptions, with their "slug:frequency" list for the
+// consent event.
+func (s *Service) resolveChoices(ctx context.Context, choices []Choice) ([]models.Subscription, []string, error) {
+	slugs := make([]string, 0, len(choices))
+	for _, c := range choices {
+		switch c.Frequency {
+		case models.FrequencyInstant, models.FrequencyDaily, models.FrequencyWeekly:
+		default:
+			return nil, nil, FieldErrors{"frequency": "Choose how often: instant, daily or weekly."}
+		}
+		slugs = append(slugs, c.Section)
+	}
+	found, err := s.store.SectionsBySlug(ctx, slugs)
+	if err != nil {
+		return nil, nil, err
+	}
+	list := make([]models.Subscription, 0, len(choices))
+	secs := make([]string, 0, len(choices))
+	for _, c := range choices {
+		sec, ok := found[c.Section]
+		if !ok {
+			return nil, nil, FieldErrors{"sections": "Unknown section: " + clip(c.Section, 40) + "."}
+		}
+		list = append(list, models.Subscription{SectionID: sec.ID, Frequency: c.Frequency})
+		secs = append(secs, sec.Slug+":"+c.Frequency)
+	}
+	return list, secs, nil
 }

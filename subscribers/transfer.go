@@ -129,26 +129,13 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, opt ImportOptions)
 	if err != nil {
 		return res, fmt.Errorf("import: reading the header row: %w", err)
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
-	}
-	if _, ok := col["email"]; !ok {
+	get, ok := importColumns(header)
+	if !ok {
 		return res, errors.New("import: the header row has no \"email\" column")
 	}
-	secs, err := s.store.Sections(ctx)
+	bySlug, err := s.sectionsBySlug(ctx)
 	if err != nil {
 		return res, err
-	}
-	bySlug := map[string]models.Section{}
-	for _, sec := range secs {
-		bySlug[sec.Slug] = sec
-	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
 	}
 	// seen catches a repeated address within one chunk; a repeat in a later
 	// chunk finds the first one in the database and is skipped as known,
@@ -359,4 +346,34 @@ func (s *Service) importChunk(ctx context.Context, rows []*importRow, confirm bo
 		return nil
 	})
 	return imported, skipped, queued, err
+}
+
+// importColumns reads an import file's header row (names in any case and
+// order, a byte-order mark ignored) and returns how to get a named field of
+// a row; ok is false without an "email" column.
+func importColumns(header []string) (get func(rec []string, name string) string, ok bool) {
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	_, ok = col["email"]
+	return func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}, ok
+}
+
+// sectionsBySlug returns every section by slug.
+func (s *Service) sectionsBySlug(ctx context.Context) (map[string]models.Section, error) {
+	secs, err := s.store.Sections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]models.Section, len(secs))
+	for _, sec := range secs {
+		out[sec.Slug] = sec
+	}
+	return out, nil
 }
