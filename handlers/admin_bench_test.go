@@ -37,7 +37,8 @@ const benchReaders = 1_000_000
 const benchReader = 500002
 
 // adminListURLs are the admin pages measured on a large database. A page
-// that is not there yet (404) is reported and left out.
+// The first request of each is timed on its own too: it fills the
+// dashboard's figures, which later requests read from memory.
 var adminListURLs = []struct{ name, path string }{
 	{"subscribers", "/admin/subscribers"},
 	{"subscribers_pending", "/admin/subscribers?status=pending"},
@@ -60,6 +61,14 @@ var adminListURLs = []struct{ name, path string }{
 	{"digests", "/admin/digests"},
 	{"stories", "/admin/stories"},
 	{"audit", "/admin/audit"},
+	{"compose", "/admin/digests/new"},
+	{"digest_page", "/admin/digests/1"},
+	{"sections", "/admin/sections"},
+	{"feeds", "/admin/feeds"},
+	{"keys", "/admin/keys"},
+	{"users", "/admin/users"},
+	{"mailbox", "/admin/mailbox"},
+	{"embed", "/admin/embed"},
 }
 
 // BenchmarkAdminListPages measures the admin list pages through the whole
@@ -85,11 +94,10 @@ func BenchmarkAdminListPages(b *testing.B) {
 
 	rows := regexp.MustCompile(`<td><a href="/admin/subscribers/\d+">`)
 	for _, u := range adminListURLs {
+		first := time.Now()
 		resp, body := benchGet(b, client, srv.URL+u.path)
+		b.Logf("%-38s first request %s", u.name, time.Since(first).Round(100*time.Microsecond))
 		switch {
-		case resp == http.StatusNotFound:
-			b.Logf("%-38s 404: not built yet, left out", u.name)
-			continue
 		case resp != http.StatusOK:
 			b.Errorf("%s: status %d: %.300s", u.path, resp, body)
 			continue
@@ -235,7 +243,7 @@ func benchServer(b *testing.B, store *models.Store) (*httptest.Server, *http.Cli
 
 	email := fmt.Sprintf("bench-%d@example.com", time.Now().UnixNano())
 	const pw = "a long bench password"
-	if _, err := acc.CreateUser(context.Background(), email, pw, models.RoleEditor); err != nil {
+	if _, err := acc.CreateUser(context.Background(), email, pw, models.RoleAdmin); err != nil {
 		b.Fatal(err)
 	}
 	jar, _ := cookiejar.New(nil)

@@ -139,7 +139,24 @@ func newScreenshots(t *testing.T) *screenshots {
 
 func (s *screenshots) take(ctx context.Context, name string) {
 	s.t.Helper()
-	png := get(s.t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	// A page that is reloading itself (the digest page does when a send
+	// ends) has no size for a moment: wait until it has loaded, and try
+	// again if it started loading in between.
+	var png []byte
+	var err error
+	for try := 0; try < 5; try++ {
+		if _, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === "complete" && document.documentElement.clientWidth > 0`,
+			chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+			continue
+		}
+		if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatalf("screenshot %s: %v", name, err)
+	}
 	path := filepath.Join(s.dir, strings.ReplaceAll(s.t.Name(), "/", "_")+"-"+name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		s.t.Fatal(err)
