@@ -434,3 +434,42 @@ func TestHiddenStoryReachesNobody(t *testing.T) {
 		}
 	})
 }
+
+// Once a digest has been sent and nothing of it is in flight, its counts
+// are kept on the digest and read from there: lists of digests do not
+// count their deliveries again.
+func TestEndedDigestKeepsItsCounts(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dsn string, store *models.Store) {
+		ctx := context.Background()
+		w := newWorld(t, store)
+		w.reader("a@example.com", models.StatusActive, "politics-uk:daily")
+		w.reader("b@example.com", models.StatusActive, "politics-uk:daily")
+		w.reader("c@example.com", models.StatusActive, "world:daily")
+		s1 := w.story("https://news.example.com/kept-counts", "One", w.clock.Now().Add(-time.Hour), "politics-uk")
+		w.startWorker()
+		d, err := w.svc.Create(ctx, digests.Input{Kind: models.DigestManual, StoryIDs: []int64{s1}, Subject: "Counted once"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.Start(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		live := w.waitDone(d.ID)
+		if live.Sent != 2 || live.Skipped != 1 {
+			t.Fatalf("live counts %+v", live)
+		}
+		if _, err := store.FinishDigests(ctx, w.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := store.DigestByID(ctx, d.ID)
+		if err != nil || got.Status != models.DigestSent || !got.CountsFinal || got.FinalSent != 2 || got.FinalSkipped != 1 || got.FinalFailed != 0 {
+			t.Fatalf("after finishing: %v %+v", err, got)
+		}
+		// The kept counts are what readers of the counts get, whatever the
+		// rows say later.
+		testdb.Exec(t, dsn, "UPDATE deliveries SET status = ? WHERE digest_id = ?", models.DeliveryFailed, d.ID)
+		if c, err := store.CountDigest(ctx, d.ID); err != nil || c.Sent != 2 || c.Skipped != 1 || c.Failed != 0 {
+			t.Fatalf("counts after the rows changed: %+v %v", c, err)
+		}
+	})
+}

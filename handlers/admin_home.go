@@ -112,13 +112,17 @@ func (s *Server) digestRows(c *gin.Context, n int) ([]digestRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]int64, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	counts, err := s.d.Store.CountDigests(c.Request.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]digestRow, 0, len(ds))
 	for _, d := range ds {
-		counts, err := s.d.Store.CountDigest(c.Request.Context(), d.ID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, digestRow{Digest: d, DigestCounts: counts})
+		out = append(out, digestRow{Digest: d, DigestCounts: counts[d.ID]})
 	}
 	return out, nil
 }

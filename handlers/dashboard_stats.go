@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -70,6 +71,16 @@ func (c *statsCache) get(ctx context.Context) (*dashStats, error) {
 	c.val = val
 	c.mu.Unlock()
 	return val, nil
+}
+
+// Warm counts the dashboard's figures ahead of the first visit; the result
+// is kept as a visit's would be. It returns when done or when ctx ends.
+func (s *Server) Warm(ctx context.Context) error {
+	_, err := s.stats.get(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 func (c *statsCache) refresh(ctx context.Context) {

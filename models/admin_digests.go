@@ -46,13 +46,36 @@ func (s *Store) ListDigests(ctx context.Context, f DigestFilter) ([]Digest, erro
 	return out, nil
 }
 
-// CountDigests counts the deliveries of each of these digests by status, in
-// one grouped query that the (digest_id, status) index answers without
-// reading the rows. Digests without deliveries are absent.
+// CountDigests counts the deliveries of each of these digests by status:
+// an ended digest's from its kept final counts, the others' in one grouped
+// query that the (digest_id, status) index answers without reading the
+// rows. Digests without deliveries are absent.
 func (s *Store) CountDigests(ctx context.Context, ids []int64) (map[int64]DigestCounts, error) {
 	out := make(map[int64]DigestCounts, len(ids))
 	if len(ids) == 0 {
 		return out, nil
+	}
+	// Ended digests keep their final counts: only the others are counted.
+	var final []Digest
+	if err := s.r.WithContext(ctx).Select("id", "final_sent", "final_failed", "final_skipped").
+		Where("id IN ? AND counts_final = ?", ids, true).Find(&final).Error; err != nil {
+		return nil, fmt.Errorf("count digests: %w", err)
+	}
+	if len(final) > 0 {
+		done := make(map[int64]bool, len(final))
+		for _, d := range final {
+			out[d.ID] = DigestCounts{Sent: d.FinalSent, Failed: d.FinalFailed, Skipped: d.FinalSkipped}
+			done[d.ID] = true
+		}
+		rest := ids[:0:0]
+		for _, id := range ids {
+			if !done[id] {
+				rest = append(rest, id)
+			}
+		}
+		if ids = rest; len(ids) == 0 {
+			return out, nil
+		}
 	}
 	var rows []struct {
 		DigestID int64

@@ -224,12 +224,25 @@ func (s *Store) SkipPending(ctx context.Context, digestID int64, reason string) 
 }
 
 // FinishDigests marks sent every sending digest with no delivery left
-// pending or in flight, and returns how many it finished.
+// pending or in flight, and returns how many it finished. It then keeps
+// the final counts of every ended digest that has nothing in flight.
 func (s *Store) FinishDigests(ctx context.Context, now time.Time) (int64, error) {
+	inFlight := []string{DeliveryPending, DeliverySending}
 	res := s.w.WithContext(ctx).Exec(`UPDATE digests SET status = ?, finished_at = ?, updated_at = ?
 		WHERE status = ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.digest_id = digests.id AND d.status IN ?)`,
-		DigestSent, now.UTC(), now.UTC(), DigestSending, []string{DeliveryPending, DeliverySending})
-	return res.RowsAffected, res.Error
+		DigestSent, now.UTC(), now.UTC(), DigestSending, inFlight)
+	if res.Error != nil {
+		return 0, res.Error
+	}
+	count := func(status string) string {
+		return `(SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = digests.id AND d.status = '` + status + `')`
+	}
+	err := s.w.WithContext(ctx).Exec(`UPDATE digests SET counts_final = ?,
+		final_sent = `+count(DeliverySent)+`, final_failed = `+count(DeliveryFailed)+`, final_skipped = `+count(DeliverySkipped)+`
+		WHERE status IN ? AND counts_final = ?
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.digest_id = digests.id AND d.status IN ?)`,
+		true, []string{DigestSent, DigestCancelled}, false, inFlight).Error
+	return res.RowsAffected, err
 }
 
 // DigestsByStatus lists digests in a status.

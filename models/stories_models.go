@@ -89,6 +89,13 @@ type Digest struct {
 	FinishedAt  *time.Time
 	PauseReason string `gorm:"size:512"`
 	Recipients  int
+	// The delivery counts, kept once the digest has ended (sent or
+	// cancelled) with nothing of it in flight, when they can no longer
+	// change: lists then need not count a million deliveries again.
+	CountsFinal  bool `gorm:"not null;default:false"`
+	FinalSent    int64
+	FinalFailed  int64
+	FinalSkipped int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }

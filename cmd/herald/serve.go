@@ -70,9 +70,9 @@ func cmdServe(e *env, args []string) int {
 // one fails): stop taking requests and let in-flight ones finish, commit
 // the signups already queued, let in-flight sends finish and return the
 // rest of their leases, then (deferred by the caller) close the database.
-func serveUntilDone(ctx context.Context, a *app, h http.Handler, ln net.Listener, log *slog.Logger) int {
+func serveUntilDone(ctx context.Context, a *app, srv *handlers.Server, ln net.Listener, log *slog.Logger) int {
 	httpSrv := &http.Server{
-		Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -95,6 +95,12 @@ func serveUntilDone(ctx context.Context, a *app, h http.Handler, ln net.Listener
 	go func() { pollDone <- a.poller.Run(pollCtx) }()
 	go func() { schedDone <- a.sched.Run(schedCtx) }()
 	go func() { httpDone <- httpSrv.Serve(ln) }()
+	// Count the dashboard's whole-table figures now rather than on the
+	// first editor's visit.
+	warmCtx, stopWarm := context.WithCancel(ctx)
+	defer stopWarm()
+	warmDone := make(chan error, 1)
+	go func() { warmDone <- srv.Warm(warmCtx) }()
 
 	code := 0
 	select {
@@ -127,6 +133,8 @@ func serveUntilDone(ctx context.Context, a *app, h http.Handler, ln net.Listener
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		log.Warn("http shutdown", slog.Any("error", err))
 	}
+	stopWarm()
+	waitFor(shutCtx, warmDone, "dashboard figures", log)
 	stopPoll()
 	waitFor(shutCtx, pollDone, "feed poller", log)
 	stopSched()
