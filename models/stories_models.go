@@ -96,8 +96,8 @@ type Digest struct {
 	FinalSent    int64
 	FinalFailed  int64
 	FinalSkipped int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // DigestStory places a story in a digest, in order.
