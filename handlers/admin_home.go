@@ -218,7 +218,7 @@ const auditPageSize = 100
 
 func (s *Server) auditPage(c *gin.Context) {
 	ctx := c.Request.Context()
-	data := auditData{adminPage: s.adminBase(c, "audit"), Action: c.Query("action")}
+	data := auditData{adminPage: s.adminBase(c, "audit"), Action: cleanText(c.Query("action"))}
 	before, _ := strconv.ParseInt(c.Query("before"), 10, 64)
 	entries, err := s.d.Store.AuditEntries(ctx, models.AuditFilter{Action: data.Action, BeforeID: before, Limit: auditPageSize + 1})
 	if err != nil {
