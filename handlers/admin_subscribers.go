@@ -26,10 +26,10 @@ var subscriberPages = []string{
 // actions, the CSV export and the two-step CSV import.
 func (s *Server) subscriberRoutes(g *gin.RouterGroup) {
 	g.GET("/subscribers", s.subscriberList)
-	g.GET("/subscribers/export", s.exportSubscribers)
+	g.GET("/subscribers/export", longRequest, s.exportSubscribers)
 	g.GET("/subscribers/import", s.importPage)
 	g.POST("/subscribers/import", s.importPreview)
-	g.POST("/subscribers/import/confirm", s.importConfirm)
+	g.POST("/subscribers/import/confirm", longRequest, s.importConfirm)
 	g.GET("/subscribers/:id", s.subscriberPage)
 	g.POST("/subscribers/:id/subscriptions", s.editSubscriptions)
 	g.POST("/subscribers/:id/unsubscribe", s.unsubscribeSubscriber)

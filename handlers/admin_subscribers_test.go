@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -651,5 +653,58 @@ func TestAdminSubscriberImportBadFiles(t *testing.T) {
 	}
 	if h.subscriber("a@example.com") != nil {
 		t.Fatal("an oversized upload imported a row")
+	}
+}
+
+// A CSV upload may take longer than the server's read timeout (a large file
+// on a slow line): the import page moves its deadline. Another form posted
+// as slowly is cut off by the timeout, as it should be.
+func TestAdminSubscriberImportOutlastsReadTimeout(t *testing.T) {
+	h := newHarness(t, testdb.DSN(t, testdb.SQLite), nil)
+	c, csrf := h.adminClient(models.RoleEditor)
+	slow := httptest.NewUnstartedServer(h.server)
+	slow.Config.ReadTimeout = 300 * time.Millisecond
+	slow.Start()
+	t.Cleanup(slow.Close)
+
+	post := func(path, contentType string, body []byte) (int, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			half := len(body) / 2
+			_, _ = pw.Write(body[:half])
+			time.Sleep(time.Second) // well past the read timeout
+			_, _ = pw.Write(body[half:])
+			_ = pw.Close()
+		}()
+		req, err := http.NewRequest(http.MethodPost, slow.URL+path, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		req.ContentLength = int64(len(body))
+		u, _ := url.Parse(h.srv.URL + "/admin/")
+		for _, ck := range c.Jar.Cookies(u) {
+			req.AddCookie(ck)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("csrf_token", csrf)
+	fw, _ := w.CreateFormFile("file", "readers.csv")
+	_, _ = fw.Write([]byte("email,status\nslow.reader@example.com,pending\n"))
+	_ = w.Close()
+	if status, err := post("/admin/subscribers/import", w.FormDataContentType(), body.Bytes()); err != nil || status != http.StatusOK {
+		t.Fatalf("slow upload to the import page: %d %v, want the preview", status, err)
+	}
+	form := url.Values{"csrf_token": {csrf}, "email": {"x@example.com"}, "role": {"editor"}, "password": {strings.Repeat("p", 40)}}
+	if status, err := post("/admin/users", "application/x-www-form-urlencoded", []byte(form.Encode())); err == nil && status < 400 {
+		t.Fatalf("a slow post to another form got %d: the read timeout did not apply", status)
 	}
 }

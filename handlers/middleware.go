@@ -74,6 +74,10 @@ func (s *Server) bodyLimit() gin.HandlerFunc {
 				c.Abort()
 				return
 			}
+			// A large file on a slow line outlasts the server's read
+			// timeout; the session check reads the body (the CSRF field),
+			// so the deadline is moved here, before it.
+			extendDeadlines(c)
 		}
 		if c.Request.ContentLength > limit {
 			_ = c.Error(errStatus(http.StatusRequestEntityTooLarge, "The request is too large."))
@@ -201,4 +205,21 @@ func (l *ipLimiter) forget(key string) {
 	l.mu.Lock()
 	delete(l.buckets, strings.TrimSpace(key))
 	l.mu.Unlock()
+}
+
+// longWork is how long the admin's long requests (a CSV upload, an import,
+// an export of every reader) may take, instead of the server's timeouts.
+const longWork = 10 * time.Minute
+
+// longRequest lets this request read and write for longWork.
+func longRequest(c *gin.Context) {
+	extendDeadlines(c)
+	c.Next()
+}
+
+func extendDeadlines(c *gin.Context) {
+	rc := http.NewResponseController(c.Writer)
+	deadline := time.Now().Add(longWork)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
 }
