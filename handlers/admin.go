@@ -73,12 +73,15 @@ func (s *Server) requireRole(role string) gin.HandlerFunc {
 	}
 }
 
-// audit records an admin action in the audit log. A failure to record is
-// logged, not shown: the action itself has already happened.
+// audit records an action of an admin user, or of a program with an API
+// key, in the audit log. A failure to record is logged, not shown: the
+// action itself has already happened.
 func (s *Server) audit(c *gin.Context, action, target, detail string) {
 	e := &models.AuditEntry{At: s.d.Now(), Action: action, Target: target, Detail: detail, IP: c.ClientIP()}
 	if u, ok := c.Get(ctxUser); ok {
 		e.UserID, e.UserEmail = u.(*models.AdminUser).ID, u.(*models.AdminUser).Email
+	} else if k, ok := c.Get(ctxAPIKey); ok {
+		e.UserEmail = "API key “" + k.(*models.APIKey).Name + "” (" + k.(*models.APIKey).Prefix + "…)"
 	}
 	if err := s.d.Store.AddAudit(c.Request.Context(), e); err != nil {
 		s.d.Logger.ErrorContext(c.Request.Context(), "audit log", "action", action, "error", err)

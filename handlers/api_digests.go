@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -85,6 +86,7 @@ func (s *Server) createDigest(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	s.audit(c, "digest.create", digestTarget(d.ID), d.Subject)
 	s.digestResponse(c, http.StatusCreated, d.ID)
 }
 
@@ -136,6 +138,7 @@ func (s *Server) digestAction(action string) gin.HandlerFunc {
 			_ = c.Error(err)
 			return
 		}
+		s.audit(c, "digest."+action, digestTarget(id), "")
 		s.digestResponse(c, http.StatusOK, id)
 	}
 }
@@ -164,5 +167,6 @@ func (s *Server) testDigest(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	s.audit(c, "digest.test", digestTarget(id), strings.Join(r.To, ", "))
 	c.JSON(http.StatusAccepted, gin.H{"status": "queued", "messages": n})
 }

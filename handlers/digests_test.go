@@ -100,6 +100,23 @@ func TestDigestsAPI(t *testing.T) {
 		if r := call(http.MethodGet, "/api/v1/digests/999", ""); r.status != http.StatusNotFound {
 			t.Fatalf("unknown digest: %d", r.status)
 		}
+		// What the program did is in the audit log, under its key's name;
+		// refused and failed calls are not.
+		entries, err := h.store.AuditEntries(ctx, models.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i := len(entries) - 1; i >= 0; i-- {
+			if !strings.HasPrefix(entries[i].UserEmail, "API key “CMS” (hld_") {
+				t.Errorf("audit entry by %q", entries[i].UserEmail)
+			}
+			got = append(got, entries[i].Action)
+		}
+		want := "digest.create digest.send digest.send digest.pause digest.resume digest.test digest.cancel"
+		if strings.Join(got, " ") != want {
+			t.Errorf("audit actions %v, want %s", got, want)
+		}
 		_ = time.Second
 	})
 }
