@@ -150,10 +150,40 @@ func (a *Accounts) Authenticate(ctx context.Context, email, password string) (*m
 		}
 		return nil, err
 	}
+	now := a.now().UTC()
+	if u.LockedUntil != nil && now.Before(*u.LockedUntil) {
+		// As long as a real check, so a lock says nothing by its timing.
+		_ = bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
+		return nil, &LockedError{Until: *u.LockedUntil}
+	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		if err := a.store.RecordLoginFailure(ctx, u.ID, MaxLoginFailures, now.Add(LoginLock)); err != nil {
+			return nil, err
+		}
 		return nil, ErrBadCredentials
 	}
+	if u.FailedLogins > 0 {
+		if err := a.store.ClearLoginFailures(ctx, u.ID); err != nil {
+			return nil, err
+		}
+	}
 	return u, nil
+}
+
+// MaxLoginFailures wrong passwords in a row lock an account for LoginLock.
+// The count and the lock are in the database, so they hold across
+// instances and restarts.
+const (
+	MaxLoginFailures = 5
+	LoginLock        = 15 * time.Minute
+)
+
+// LockedError refuses a login to an account locked after too many wrong
+// passwords.
+type LockedError struct{ Until time.Time }
+
+func (e *LockedError) Error() string {
+	return "too many failed logins; locked until " + e.Until.Format(time.RFC3339)
 }
 
 // NewSession starts a session for a user and returns the cookie value.

@@ -190,9 +190,26 @@ func TestLoginThrottledPerAccountAndPerIP(t *testing.T) {
 	if r := login(h, h.newClient(), "other@example.com", "another right one"); r.status != http.StatusSeeOther {
 		t.Fatalf("another account: %d", r.status)
 	}
-	h.clock.Add(4 * time.Minute)
+	h.clock.Add(10 * time.Minute)
+	if r := login(h, c, "desk@example.com", "the right password"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("10 minutes into the lock: %d", r.status)
+	}
+	h.clock.Add(6 * time.Minute)
 	if r := login(h, c, "desk@example.com", "the right password"); r.status != http.StatusSeeOther {
-		t.Fatalf("after waiting: %d", r.status)
+		t.Fatalf("after the lock: %d", r.status)
+	}
+	// An address that is no account answers exactly as a real one does,
+	// wrong password by wrong password, lock included.
+	for i := 0; i < 6; i++ {
+		h.clock.Add(time.Minute) // past the per-IP limit, well inside the lock
+		real := login(h, h.newClient(), "other@example.com", "not the password")
+		fake := login(h, h.newClient(), "nobody-here@example.com", "not the password")
+		if real.status != fake.status || strings.Contains(real.body, "Too many") != strings.Contains(fake.body, "Too many") {
+			t.Fatalf("attempt %d: a real account answers %d, no account %d", i+1, real.status, fake.status)
+		}
+		if want := map[bool]int{false: http.StatusUnauthorized, true: http.StatusTooManyRequests}[i == 5]; real.status != want {
+			t.Fatalf("attempt %d: %d, want %d", i+1, real.status, want)
+		}
 	}
 
 	// Per IP: ten attempts a minute, whatever the accounts.

@@ -17,11 +17,15 @@ import (
 	"herald/templates"
 )
 
-// Failed logins allowed per account in loginFailWindow before it is refused.
-const (
-	loginFailures   = 5
-	loginFailWindow = 15 * time.Minute
-)
+// loginLocked answers a login to a locked account.
+func (s *Server) loginLocked(c *gin.Context, data loginPageData, until time.Time) {
+	wait := until.Sub(s.d.Now())
+	minutes := max(1, int(math.Ceil(wait.Minutes())))
+	c.Header("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	data.CSRFToken = s.preCSRF(c)
+	data.Error = fmt.Sprintf("Too many failed attempts for this account. Try again in %d minute%s.", minutes, plural(minutes))
+	s.page(c, http.StatusTooManyRequests, "admin_login", data)
+}
 
 func plural(n int) string {
 	if n == 1 {
@@ -90,25 +94,28 @@ func (s *Server) login(c *gin.Context) {
 		s.page(c, http.StatusForbidden, "admin_login", data)
 		return
 	}
+	// Accounts are locked after too many wrong passwords: in the database
+	// for real accounts (every instance sees it), and here as well, so an
+	// address that is no account behaves the same and reveals nothing.
 	account := strings.ToLower(strings.TrimSpace(data.Email))
-	if wait, blocked := s.loginFails.blocked(account); blocked {
-		minutes := int(math.Ceil(wait.Minutes()))
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		data.CSRFToken = s.preCSRF(c)
-		data.Error = fmt.Sprintf("Too many failed attempts for this account. Try again in %d minute%s.", minutes, plural(minutes))
-		s.page(c, http.StatusTooManyRequests, "admin_login", data)
+	if until, locked := s.loginFails.locked(account); locked {
+		s.loginLocked(c, data, until)
 		return
 	}
 	u, err := s.d.Accounts.Authenticate(c.Request.Context(), c.PostForm("email"), c.PostForm("password"))
-	if err != nil {
-		if !errors.Is(err, accounts.ErrBadCredentials) {
-			_ = c.Error(err)
-			return
-		}
-		s.loginFails.allow(account)
+	var le *accounts.LockedError
+	switch {
+	case errors.As(err, &le):
+		s.loginLocked(c, data, le.Until)
+		return
+	case errors.Is(err, accounts.ErrBadCredentials):
+		s.loginFails.fail(account)
 		data.CSRFToken = s.preCSRF(c)
 		data.Error = "The email or password is not right."
 		s.page(c, http.StatusUnauthorized, "admin_login", data)
+		return
+	case err != nil:
+		_ = c.Error(err)
 		return
 	}
 	s.loginFails.forget(account)

@@ -186,27 +186,6 @@ func (l *ipLimiter) allow(ip string) (time.Duration, bool) {
 	return 0, true
 }
 
-// blocked reports whether key has no token left, and how long until it has
-// one, without taking a token.
-func (l *ipLimiter) blocked(key string) (time.Duration, bool) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[strings.TrimSpace(key)]
-	if b == nil || b.lim.TokensAt(now) >= 1 {
-		return 0, false
-	}
-	missing := 1 - b.lim.TokensAt(now)
-	return time.Duration(missing / float64(b.lim.Limit()) * float64(time.Second)), true
-}
-
-// forget drops key's bucket (a successful login clears its failures).
-func (l *ipLimiter) forget(key string) {
-	l.mu.Lock()
-	delete(l.buckets, strings.TrimSpace(key))
-	l.mu.Unlock()
-}
-
 // longWork is how long the admin's long requests (a CSV upload, an import,
 // an export of every reader) may take, instead of the server's timeouts.
 const longWork = 10 * time.Minute
@@ -222,4 +201,65 @@ func extendDeadlines(c *gin.Context) {
 	deadline := time.Now().Add(longWork)
 	_ = rc.SetReadDeadline(deadline)
 	_ = rc.SetWriteDeadline(deadline)
+}
+
+// lockouts locks a key (an account's address) for a while after max
+// failures in a row, as accounts.Authenticate does in the database.
+type lockouts struct {
+	mu    sync.Mutex
+	max   int
+	lock  time.Duration
+	now   func() time.Time
+	state map[string]*lockout
+	calls int
+}
+
+type lockout struct {
+	fails int
+	until time.Time
+	seen  time.Time
+}
+
+func newLockouts(max int, lock time.Duration, now func() time.Time) *lockouts {
+	return &lockouts{max: max, lock: lock, now: now, state: map[string]*lockout{}}
+}
+
+// locked reports whether key is locked now, and until when.
+func (l *lockouts) locked(key string) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st := l.state[key]; st != nil && l.now().Before(st.until) {
+		return st.until, true
+	}
+	return time.Time{}, false
+}
+
+// fail counts a failure; the max-th in a row locks the key.
+func (l *lockouts) fail(key string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.calls++; l.calls%1024 == 0 {
+		for k, st := range l.state {
+			if now.Sub(st.seen) > 2*l.lock && now.After(st.until) {
+				delete(l.state, k)
+			}
+		}
+	}
+	st := l.state[key]
+	if st == nil {
+		st = &lockout{}
+		l.state[key] = st
+	}
+	st.seen = now
+	if st.fails++; st.fails >= l.max {
+		st.fails, st.until = 0, now.Add(l.lock)
+	}
+}
+
+// forget clears key's failures (a good login).
+func (l *lockouts) forget(key string) {
+	l.mu.Lock()
+	delete(l.state, key)
+	l.mu.Unlock()
 }

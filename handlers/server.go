@@ -55,7 +55,7 @@ type Server struct {
 	loginRate *ipLimiter
 	// loginFails counts failed logins per account (by email): a few are
 	// allowed, then the account is refused for a while, whatever the IP.
-	loginFails *ipLimiter
+	loginFails *lockouts
 	origins    map[string]bool
 	metrics    *metrics
 	secure     bool
@@ -92,7 +92,7 @@ func New(d Deps) (*Server, error) {
 		site:       siteOf(cfg),
 		limiter:    newIPLimiter(cfg.SignupLimit, time.Minute, d.Now),
 		loginRate:  newIPLimiter(10, time.Minute, d.Now),
-		loginFails: newIPLimiter(loginFailures, loginFailWindow, d.Now),
+		loginFails: newLockouts(accounts.MaxLoginFailures, accounts.LoginLock, d.Now),
 		origins:    map[string]bool{originOf(cfg.BaseURL): true},
 		secure:     cfg.Secure(),
 	}

@@ -168,3 +168,23 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id int64, at time.Time) error 
 	}
 	return nil
 }
+
+// RecordLoginFailure counts a wrong password for a user. The max-th one in
+// a row locks the account until lockedUntil and starts the count again.
+// One statement, so instances counting at once lose nothing.
+func (s *Store) RecordLoginFailure(ctx context.Context, id int64, max int, lockedUntil time.Time) error {
+	err := s.w.WithContext(ctx).Exec(`UPDATE admin_users SET
+		locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END,
+		failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END
+		WHERE id = ?`, max, lockedUntil.UTC(), max, id).Error
+	if err != nil {
+		return fmt.Errorf("record login failure: %w", err)
+	}
+	return nil
+}
+
+// ClearLoginFailures forgets a user's wrong passwords after a good login.
+func (s *Store) ClearLoginFailures(ctx context.Context, id int64) error {
+	return s.w.WithContext(ctx).Model(&AdminUser{}).Where("id = ? AND failed_logins > 0", id).
+		Update("failed_logins", 0).Error
+}

@@ -156,6 +156,10 @@ type AdminUser struct {
 	Role         string `gorm:"size:16;not null"`
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// FailedLogins counts wrong passwords since the last lock or success;
+	// LockedUntil refuses logins after too many, on every instance.
+	FailedLogins int `gorm:"not null;default:0"`
+	LockedUntil  *time.Time
 }
 
 // Session is a logged-in admin. ID is the SHA-256 of the cookie value, so a
