@@ -170,102 +170,60 @@ func (s *Service) PreviewImport(ctx context.Context, r io.Reader, sendConfirmati
 	}
 	// ImportCSV reports a repeat within one chunk as a duplicate, and skips
 	// a repeat of an earlier chunk's row as already known (the earlier row
-	// is in the database by then). The preview follows it: seen is the
-	// chunk's, earlier holds a 64-bit hash of every earlier chunk's address
-	// (8 bytes a row rather than the address).
-	seen := map[string]int{}
+	// is in the database by then). The preview follows it: earlier holds a
+	// 64-bit hash of every earlier chunk's address (8 bytes a row rather
+	// than the address).
 	earlier := map[uint64]struct{}{}
-	var chunk []*importRow
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		norms := make([]string, len(chunk))
-		for i, row := range chunk {
-			norms[i] = row.norm
-		}
-		known, err := s.store.KnownAddresses(ctx, norms)
-		if err != nil {
-			return err
-		}
-		suppressed, err := s.store.Suppressions(ctx, norms)
-		if err != nil {
-			return err
-		}
-		for _, row := range chunk {
-			h := hashNorm(row.norm)
-			_, repeat := earlier[h]
-			switch reason, supp := suppressed[row.norm]; {
-			case known[row.norm] || repeat:
-				problem(row.line, "already a subscriber; left as it is")
-				p.Known++
-			case supp:
-				problem(row.line, "suppressed ("+reason+"); not imported")
-				p.Known++
-			default:
-				p.New++
-				switch row.status {
-				case models.StatusActive:
-					p.Active++
-				case models.StatusUnsubscribed:
-					p.Unsubscribed++
-				default:
-					p.Pending++
-					if sendConfirmations {
-						p.Confirmations++
-					}
-				}
-			}
-			earlier[h] = struct{}{}
-		}
-		chunk = chunk[:0]
-		clear(seen)
-		return nil
-	}
-	now := s.now()
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				return nil, err
-			}
-			p.Rows++
-			p.Invalid++
-			problem(pe.Line, "not valid CSV: "+pe.Err.Error())
-			continue
-		}
-		p.Rows++
-		row, msg := parseImportRow(rec, get, bySlug, now)
-		if msg == "" {
-			if first, dup := seen[row.norm]; dup {
-				msg = fmt.Sprintf("duplicate of line %d", first)
-			}
-		}
-		if msg != "" {
+	err = readImportRows(ctx, cr, get, bySlug, s.now(),
+		func(line int, msg string) {
 			p.Invalid++
 			problem(line, msg)
-			continue
-		}
-		row.line = line
-		seen[row.norm] = line
-		chunk = append(chunk, row)
-		if len(chunk) >= transferChunk {
-			if err := flush(); err != nil {
-				return nil, err
+		},
+		func(chunk []*importRow) error {
+			norms := make([]string, len(chunk))
+			for i, row := range chunk {
+				norms[i] = row.norm
 			}
-		}
-	}
-	if err := flush(); err != nil {
+			known, err := s.store.KnownAddresses(ctx, norms)
+			if err != nil {
+				return err
+			}
+			suppressed, err := s.store.Suppressions(ctx, norms)
+			if err != nil {
+				return err
+			}
+			for _, row := range chunk {
+				h := hashNorm(row.norm)
+				_, repeat := earlier[h]
+				switch reason, supp := suppressed[row.norm]; {
+				case known[row.norm] || repeat:
+					problem(row.line, "already a subscriber; left as it is")
+					p.Known++
+				case supp:
+					problem(row.line, "suppressed ("+reason+"); not imported")
+					p.Known++
+				default:
+					p.New++
+					switch row.status {
+					case models.StatusActive:
+						p.Active++
+					case models.StatusUnsubscribed:
+						p.Unsubscribed++
+					default:
+						p.Pending++
+						if sendConfirmations {
+							p.Confirmations++
+						}
+					}
+				}
+				earlier[h] = struct{}{}
+			}
+			return nil
+		})
+	if err != nil {
 		return nil, err
 	}
+	p.Rows = p.New + p.Known + p.Invalid
 	if p.Rows == 0 {
 		return nil, &ImportFileError{"The file has a header row but no subscribers below it."}
 	}

@@ -137,63 +137,19 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, opt ImportOptions)
 	if err != nil {
 		return res, err
 	}
-	// seen catches a repeated address within one chunk; a repeat in a later
-	// chunk finds the first one in the database and is skipped as known,
-	// so memory stays flat however long the file is.
-	seen := map[string]int{}
-	var chunk []*importRow
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		n, skipped, queued, err := s.importChunk(ctx, chunk, opt.SendConfirmations, report)
-		if err != nil {
-			return err
-		}
-		res.Imported += n
-		res.Skipped += skipped
-		res.Queued += queued
-		chunk = chunk[:0]
-		clear(seen)
-		return nil
-	}
-	now := s.now()
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				report(pe.Line, "not valid CSV: "+pe.Err.Error())
-				res.Failed++
-				continue
-			}
-			return res, err
-		}
-		row, msg := parseImportRow(rec, get, bySlug, now)
-		if msg == "" {
-			if first, dup := seen[row.norm]; dup {
-				msg = fmt.Sprintf("duplicate of line %d", first)
-			}
-		}
-		if msg != "" {
+	err = readImportRows(ctx, cr, get, bySlug, s.now(),
+		func(line int, msg string) {
 			report(line, msg)
 			res.Failed++
-			continue
-		}
-		row.line = line
-		seen[row.norm] = line
-		chunk = append(chunk, row)
-		if len(chunk) >= transferChunk {
-			if err := flush(); err != nil {
-				return res, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+		},
+		func(chunk []*importRow) error {
+			n, skipped, queued, err := s.importChunk(ctx, chunk, opt.SendConfirmations, report)
+			res.Imported += n
+			res.Skipped += skipped
+			res.Queued += queued
+			return err
+		})
+	if err != nil {
 		return res, err
 	}
 	if res.Queued > 0 {
@@ -376,4 +332,62 @@ func (s *Service) sectionsBySlug(ctx context.Context) (map[string]models.Section
 		out[sec.Slug] = sec
 	}
 	return out, nil
+}
+
+// readImportRows reads an import file's rows after its header row. Good
+// rows go to onChunk in chunks of transferChunk; a row that cannot be
+// imported (not CSV, a bad field, a repeat of an address within its chunk)
+// goes to onBad with its line number. Only one chunk is held, so memory
+// stays flat however long the file is; a repeat in a later chunk is the
+// chunk handler's to find (in the database, for the import).
+func readImportRows(ctx context.Context, cr *csv.Reader, get func([]string, string) string, bySlug map[string]models.Section,
+	now time.Time, onBad func(line int, msg string), onChunk func([]*importRow) error) error {
+	seen := map[string]int{}
+	var chunk []*importRow
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		err := onChunk(chunk)
+		chunk = chunk[:0]
+		clear(seen)
+		return err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return err
+			}
+			onBad(pe.Line, "not valid CSV: "+pe.Err.Error())
+			continue
+		}
+		row, msg := parseImportRow(rec, get, bySlug, now)
+		if msg == "" {
+			if first, dup := seen[row.norm]; dup {
+				msg = fmt.Sprintf("duplicate of line %d", first)
+			}
+		}
+		if msg != "" {
+			onBad(line, msg)
+			continue
+		}
+		row.line = line
+		seen[row.norm] = line
+		chunk = append(chunk, row)
+		if len(chunk) >= transferChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
