@@ -77,7 +77,7 @@ type Digest struct {
 	Kind    string `gorm:"size:16;not null;index"`
 	Subject string `gorm:"size:512;not null"`
 	Intro   string `gorm:"type:text"`
-	Status  string `gorm:"size:16;not null;index"`
+	Status  string `gorm:"size:16;not null;index;index:idx_digest_unfinished,priority:2"`
 	// Audience: section slugs (space-separated; empty means every section
 	// of the digest's stories) and frequencies (space-separated).
 	Sections    string `gorm:"size:1024"`
@@ -92,7 +92,7 @@ type Digest struct {
 	// The delivery counts, kept once the digest has ended (sent or
 	// cancelled) with nothing of it in flight, when they can no longer
 	// change: lists then need not count a million deliveries again.
-	CountsFinal  bool `gorm:"not null;default:false"`
+	CountsFinal  bool `gorm:"not null;default:false;index:idx_digest_unfinished,priority:1"`
 	FinalSent    int64
 	FinalFailed  int64
 	FinalSkipped int64
