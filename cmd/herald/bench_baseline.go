@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for seeding
-	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3", for seeding
 	gomail "github.com/wneessen/go-mail"
 
 	"herald/mailer"

@@ -7,9 +7,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for seeding
-	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3", for seeding
 )
 
 // resetPeakRSS resets this process's VmHWM to its current RSS (Linux 4.0+).

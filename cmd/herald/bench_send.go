@@ -18,9 +18,6 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for seeding
-	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3", for seeding
-
 	"herald/config"
 	"herald/digests"
 	"herald/mailer"

@@ -9,9 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for seeding
-	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3", for seeding
 )
 
 // countingSink is the SMTP sink child process (bench smtp-sink), read by
