@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +33,8 @@ func cmdBenchSignup(e *env, args []string) int {
 	db := fs.String("db", "", "database: a SQLite path or postgres:// URL (default: a new SQLite file in a temp dir)")
 	conns := fs.Int("connections", 4, "SMTP connections (HERALD_SMTP_CONNECTIONS)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file")
+	sinkImpl := fs.String("sink", "lean", "the SMTP sink: lean (a minimal pipelining SMTP server) or go-smtp")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "Usage: herald bench signup [flags]\n\nRuns Herald in this process against an SMTP sink in another process, sends\nsignups through the real HTTP stack (POST /api/v1/subscribe) from N\nconcurrent clients, and reports signups per second, p50/p99 latency and the\ndelay from each signup's answer to its confirmation being accepted by the\nSMTP server.")
 		fs.PrintDefaults()
@@ -51,7 +52,7 @@ func cmdBenchSignup(e *env, args []string) int {
 		rounds = append(rounds, n)
 	}
 
-	sink, err := startSink(e.ctx)
+	sink, err := startSink(e.ctx, *sinkImpl)
 	if err != nil {
 		return fail(e, "bench: %v", err)
 	}
@@ -103,10 +104,10 @@ func cmdBenchSignup(e *env, args []string) int {
 	if strings.HasPrefix(*db, "postgres") {
 		backend = "Postgres"
 	}
-	fmt.Fprintf(e.stdout, "herald bench signup: %s, %d SMTP connections, sink in process %d, %s per round\n\n",
-		backend, *conns, sink.cmd.Process.Pid, *duration)
-	fmt.Fprintf(e.stdout, "%8s %10s %12s %10s %10s %10s %14s %14s %10s %12s %10s\n",
-		"clients", "signups", "signups/s", "p50", "p99", "max", "confirm p50", "confirm p99", "confirmed", "herald cpu", "sink cpu")
+	fmt.Fprintf(e.stdout, "herald bench signup: %s, %d SMTP connections, %s sink in process %d, %s per round\n\n",
+		backend, *conns, *sinkImpl, sink.cmd.Process.Pid, *duration)
+	fmt.Fprintf(e.stdout, "%8s %10s %12s %10s %10s %10s %14s %14s %10s %12s %10s %10s\n",
+		"clients", "signups", "signups/s", "p50", "p99", "max", "confirm p50", "confirm p99", "confirmed", "herald cpu", "sink cpu", "load cpu")
 	url := "http://" + ln.Addr().String() + "/api/v1/subscribe"
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -121,24 +122,32 @@ func cmdBenchSignup(e *env, args []string) int {
 	}
 	for i, clients := range rounds {
 		cpu0, sink0 := processCPU(os.Getpid()), processCPU(sink.cmd.Process.Pid)
-		r := runSignupRound(ctx, url, i, clients, *duration)
+		r, loadCPU, err := runLoadProcess(ctx, url, i, clients, *duration)
+		if err != nil {
+			return fail(e, "bench: %v", err)
+		}
 		confirmed, delays := sink.waitFor(r.done, 60*time.Second)
 		// CPU per signup, whole round including the confirmations sent
-		// after the load stopped; the load generator runs in Herald's
-		// process and is counted there.
+		// after the load stopped. The load generator and the sink are
+		// processes of their own, each counted apart.
 		n := time.Duration(max(1, len(r.done)))
 		cpu, sinkCPU := (processCPU(os.Getpid())-cpu0)/n, (processCPU(sink.cmd.Process.Pid)-sink0)/n
-		fmt.Fprintf(e.stdout, "%8d %10d %12.0f %10s %10s %10s %14s %14s %9d%% %10s/op %8s/op\n",
-			clients, len(r.done), float64(len(r.done))/r.elapsed.Seconds(),
+		fmt.Fprintf(e.stdout, "%8d %10d %12.0f %10s %10s %10s %14s %14s %9d%% %10s/op %8s/op %8s/op\n",
+			clients, len(r.done), float64(len(r.done))/max(time.Millisecond, r.elapsed).Seconds(),
 			pct(r.latencies, 50), pct(r.latencies, 99), pct(r.latencies, 100),
 			pct(delays, 50), pct(delays, 99), 100*confirmed/max(1, len(r.done)),
-			cpu.Round(time.Microsecond), sinkCPU.Round(time.Microsecond))
+			cpu.Round(time.Microsecond), sinkCPU.Round(time.Microsecond), (loadCPU / n).Round(time.Microsecond))
 		if r.errors > 0 {
 			fmt.Fprintf(e.stdout, "         %d requests failed (%s)\n", r.errors, r.firstErr)
 		}
 	}
 	cancel()
 	<-served
+	if *memProfile != "" {
+		if err := writeAllocsProfile(*memProfile); err != nil {
+			return fail(e, "bench: %v", err)
+		}
+	}
 	return 0
 }
 
@@ -149,62 +158,6 @@ type roundResult struct {
 	elapsed  time.Duration
 	errors   int
 	firstErr string
-}
-
-func runSignupRound(ctx context.Context, url string, round, clients int, d time.Duration) roundResult {
-	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var mu sync.Mutex
-	res := roundResult{done: map[string]time.Time{}}
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(d)
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			var lat []time.Duration
-			done := map[string]time.Time{}
-			errs, first := 0, ""
-			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				email := fmt.Sprintf("r%d.c%d.n%d@bench.example.com", round, c, i)
-				body := `{"email":"` + email + `","sections":["politics-uk"],"frequency":"daily","consent":true,"source":"bench"}`
-				t0 := time.Now()
-				resp, err := hc.Post(url, "application/json", bytes.NewBufferString(body))
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusAccepted {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				t1 := time.Now()
-				if err != nil {
-					errs++
-					if first == "" {
-						first = err.Error()
-					}
-					continue
-				}
-				lat = append(lat, t1.Sub(t0))
-				done[email] = t1
-			}
-			mu.Lock()
-			res.latencies = append(res.latencies, lat...)
-			for k, v := range done {
-				res.done[k] = v
-			}
-			res.errors += errs
-			if res.firstErr == "" {
-				res.firstErr = first
-			}
-			mu.Unlock()
-		}(c)
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	return res
 }
 
 // processCPU is a process's user+system CPU time so far, from /proc (0
@@ -246,12 +199,12 @@ type sinkProcess struct {
 
 // launchSink starts `herald bench smtp-sink` as a child process; closing
 // its stdin stops it, and it reports on stdout.
-func launchSink(ctx context.Context) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
+func launchSink(ctx context.Context, impl string) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "bench", "smtp-sink")
+	cmd := exec.CommandContext(ctx, exe, "bench", "smtp-sink", "--impl", impl)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, nil, nil, err
@@ -267,8 +220,8 @@ func launchSink(ctx context.Context) (*exec.Cmd, io.WriteCloser, io.ReadCloser, 
 	return cmd, stdin, stdout, nil
 }
 
-func startSink(ctx context.Context) (*sinkProcess, error) {
-	cmd, stdin, stdout, err := launchSink(ctx)
+func startSink(ctx context.Context, impl string) (*sinkProcess, error) {
+	cmd, stdin, stdout, err := launchSink(ctx, impl)
 	if err != nil {
 		return nil, err
 	}

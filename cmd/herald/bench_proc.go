@@ -63,3 +63,13 @@ func writeHeapProfile(path string) error {
 	runtime.GC()
 	return pprof.WriteHeapProfile(f)
 }
+
+// writeAllocsProfile writes the profile of every allocation since start.
+func writeAllocsProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
+}

@@ -38,6 +38,7 @@ func cmdBenchSend(e *env, args []string) int {
 	var enqueueOnly enqueueOnlyFlag
 	fs.Var(&enqueueOnly, "enqueue-only", "seed the readers and time only the enqueue, sending nothing (--enqueue-only, or --enqueue-only N for N readers)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of Herald's send (or, with --enqueue-only, of the enqueue) to this file")
+	sinkImpl := fs.String("sink", "go-smtp", "the SMTP sink: go-smtp (the ratio targets were measured against it) or lean")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of Herald's send to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "Usage: herald bench send [flags]\n\nSeeds N active readers (one section, daily), makes a digest of three stories\nand sends it through Herald's engine (enqueue, claim, render, SMTP pool,\nrecord) to an SMTP sink in another process; then sends N copies of one\nmessage of the same size over the same number of connections with plain\ngo-mail. Prints both rates, their ratio, the enqueue time, Herald's peak\nRSS and the CPU per message of Herald and of the sink.")
@@ -84,7 +85,7 @@ func cmdBenchSend(e *env, args []string) int {
 
 	var sink *countingSink
 	if !enqueueOnly.set {
-		if sink, err = startCountingSink(ctx); err != nil {
+		if sink, err = startCountingSink(ctx, *sinkImpl); err != nil {
 			return fail(e, "bench: %v", err)
 		}
 		defer sink.stop()

@@ -20,8 +20,8 @@ type countingSink struct {
 	last  atomic.Int64 // unix nanoseconds of the latest acceptance
 }
 
-func startCountingSink(ctx context.Context) (*countingSink, error) {
-	cmd, stdin, stdout, err := launchSink(ctx)
+func startCountingSink(ctx context.Context, impl string) (*countingSink, error) {
+	cmd, stdin, stdout, err := launchSink(ctx, impl)
 	if err != nil {
 		return nil, err
 	}

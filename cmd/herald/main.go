@@ -44,6 +44,7 @@ func commands() []command {
 		{"consent verify", "check every subscriber's consent chain", cmdConsentVerify},
 		{"bench signup", "measure signups through the HTTP stack", cmdBenchSignup},
 		{"bench send", "measure a digest send against plain go-mail", cmdBenchSend},
+		{"bench signup-load", "the load generator of bench signup (a process of its own)", cmdSignupLoad},
 		{"bench smtp-sink", "an SMTP server that accepts everything (used by the benchmarks)", cmdSMTPSink},
 	}
 }

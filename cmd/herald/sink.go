@@ -22,14 +22,22 @@ func cmdSMTPSink(e *env, args []string) int {
 	fs.SetOutput(e.stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
 	quiet := fs.Bool("quiet", false, "count messages instead of printing each")
+	impl := fs.String("impl", "lean", "the server: lean (a minimal pipelining SMTP server) or go-smtp")
 	if err := fs.Parse(args); err != nil {
 		return exitFlag(err)
+	}
+	if *impl != "lean" && *impl != "go-smtp" {
+		fmt.Fprintf(e.stderr, "herald bench smtp-sink: --impl %q must be lean or go-smtp\n", *impl)
+		return 2
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fail(e, "smtp-sink: %v", err)
 	}
 	out := bufio.NewWriterSize(e.stdout, 64<<10)
+	if *impl == "lean" {
+		return runLeanSink(e, ln, out, *quiet)
+	}
 	sink := &sinkBackend{out: out, quiet: *quiet}
 	srv := smtp.NewServer(sink)
 	srv.Domain = "sink.localhost"
@@ -97,4 +105,33 @@ func (s *sinkSession) Data(r io.Reader) error {
 		}
 	}
 	return nil
+}
+
+func runLeanSink(e *env, ln net.Listener, out *bufio.Writer, quiet bool) int {
+	sink := &leanSink{out: out, quiet: quiet}
+	fmt.Fprintf(out, "LISTENING %s\n", ln.Addr())
+	out.Flush()
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				sink.flush()
+			}
+		}
+	}()
+	go func() { <-e.ctx.Done(); _ = ln.Close() }()
+	// The parent closes our stdin to stop us.
+	go func() { _, _ = io.Copy(io.Discard, e.stdin); _ = ln.Close() }()
+	sink.serve(ln)
+	close(stop)
+	sink.mu.Lock()
+	fmt.Fprintf(out, "TOTAL %d\n", sink.n)
+	out.Flush()
+	sink.mu.Unlock()
+	return 0
 }

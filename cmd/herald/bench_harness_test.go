@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/textproto"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"herald/config"
+	"herald/mailer"
+)
+
+// startLeanSink runs the benchmarks' SMTP sink in-process and returns its
+// address and the sink, whose ACCEPTED lines land in out.
+func startLeanSink(t *testing.T) (*leanSink, *bytes.Buffer, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	s := &leanSink{out: bufio.NewWriter(&out)}
+	done := make(chan struct{})
+	go func() { s.serve(ln); close(done) }()
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	return s, &out, ln.Addr().String()
+}
+
+// acceptedBy lists the recipients the sink reported, in order.
+func acceptedBy(s *leanSink, out *bytes.Buffer) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.out.Flush()
+	var to []string
+	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "ACCEPTED" {
+			to = append(to, f[2])
+		}
+	}
+	return to
+}
+
+// TestLeanSinkTakesPipelinedMail: Herald's SMTP transport (which pipelines
+// MAIL, RCPT and DATA when offered) delivers to the lean sink, and a body
+// with lines that start with a dot, or hold a lone dot, does not end a
+// message early.
+func TestLeanSinkTakesPipelinedMail(t *testing.T) {
+	sink, out, addr := startLeanSink(t)
+	host, port, _ := net.SplitHostPort(addr)
+	var p int
+	fmt.Sscan(port, &p)
+	tr, err := mailer.NewSMTP(mailer.SMTPConfig{Servers: []config.SMTPServer{{Host: host, Port: p, TLS: "none"}}, Connections: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for i := range 5 {
+		m := &mailer.Message{
+			MessageID: fmt.Sprintf("m%d@example.com", i), From: "news@example.com", To: fmt.Sprintf("r%d@example.com", i),
+			Subject: "hello", Text: "first\n.\n.. two dots\n.leading\nlast",
+		}
+		if err := tr.Send(context.Background(), m); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	got := acceptedBy(sink, out)
+	if strings.Join(got, ",") != "r0@example.com,r1@example.com,r2@example.com,r3@example.com,r4@example.com" {
+		t.Fatalf("accepted %v", got)
+	}
+}
+
+// TestLeanSinkAnswersInOrder speaks to the sink by hand: every pipelined
+// command gets its reply, in order, and commands out of sequence are
+// refused.
+func TestLeanSinkAnswersInOrder(t *testing.T) {
+	sink, out, addr := startLeanSink(t)
+	c, err := textproto.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expect := func(code int) string {
+		t.Helper()
+		_, msg, err := c.ReadResponse(code)
+		if err != nil {
+			t.Fatalf("want %d: %v", code, err)
+		}
+		return msg
+	}
+	expect(220)
+	_ = c.PrintfLine("EHLO client.test")
+	if msg := expect(250); !strings.Contains(msg, "PIPELINING") {
+		t.Fatalf("EHLO does not offer PIPELINING: %q", msg)
+	}
+	_ = c.PrintfLine("RCPT TO:<early@example.com>")
+	expect(503)
+	_ = c.PrintfLine("MAIL FROM:<a@example.com>")
+	_ = c.PrintfLine("DATA")
+	expect(250)
+	expect(503) // no recipient yet
+	// One write: a whole pipelined transaction.
+	_, _ = c.W.WriteString("RSET\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<x@example.com>\r\nRCPT TO:<y@example.com>\r\nDATA\r\n")
+	_ = c.W.Flush()
+	for _, code := range []int{250, 250, 250, 250, 354} {
+		expect(code)
+	}
+	_, _ = c.W.WriteString("Subject: t\r\n\r\nbody\r\n..\r\n.\r\nNOOP\r\nQUIT\r\n")
+	_ = c.W.Flush()
+	expect(250)
+	expect(250)
+	expect(221)
+	if got := acceptedBy(sink, out); strings.Join(got, ",") != "x@example.com,y@example.com" {
+		t.Fatalf("accepted %v", got)
+	}
+}
+
+// TestLoadClient: the load generator's client keeps its connection across
+// requests, reads each answer's status, dials again after
+// "Connection: close", and refuses an answer it cannot delimit.
+func TestLoadClient(t *testing.T) {
+	var conns, requests atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || r.ContentLength < 10 {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		switch n {
+		case 3:
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = w.Write([]byte(`{"status":"pending"}`))
+		case 5:
+			w.WriteHeader(http.StatusTooManyRequests)
+		case 6:
+			w.(http.Flusher).Flush() // no Content-Length: chunked
+			_, _ = w.Write([]byte("x"))
+		default:
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = w.Write([]byte(`{"status":"pending"}`))
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	lc := &loadClient{host: strings.TrimPrefix(srv.URL, "http://"), path: "/api/v1/subscribe"}
+	defer lc.close()
+	body := `{"email":"a@example.com"}`
+	for i, want := range []int{202, 202, 202, 202, 429} {
+		status, err := lc.post(body)
+		if err != nil || status != want {
+			t.Fatalf("request %d: status %d, %v; want %d", i+1, status, err, want)
+		}
+	}
+	if _, err := lc.post(body); err == nil || !strings.Contains(err.Error(), "chunked") {
+		t.Fatalf("chunked answer: %v", err)
+	}
+	if status, err := lc.post(body); err != nil || status != 202 {
+		t.Fatalf("after an error the client dials again: %d %v", status, err)
+	}
+	// Requests 1-3 on the first connection, 4-6 on the second (after
+	// "Connection: close"), 7 on a third (after the refused answer).
+	if c := conns.Load(); c != 3 {
+		t.Fatalf("%d connections, want 3", c)
+	}
+}
