@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -60,6 +61,9 @@ type Server struct {
 	metrics    *metrics
 	secure     bool
 	stats      *statsCache
+	// pendingJSON is the signup API's answer, the same for every address,
+	// encoded once.
+	pendingJSON []byte
 }
 
 // New builds the router. It fails when a page the routes use is missing.
@@ -95,6 +99,10 @@ func New(d Deps) (*Server, error) {
 		loginFails: newLockouts(accounts.MaxLoginFailures, accounts.LoginLock, d.Now),
 		origins:    map[string]bool{originOf(cfg.BaseURL): true},
 		secure:     cfg.Secure(),
+	}
+	var err error
+	if s.pendingJSON, err = json.Marshal(gin.H{"status": "pending", "message": pendingMessage}); err != nil {
+		return nil, err
 	}
 	for _, o := range cfg.AllowedOrigins {
 		s.origins[o] = true

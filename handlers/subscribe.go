@@ -95,7 +95,7 @@ func (s *Server) subscribeJSON(c *gin.Context) {
 	}
 	if s.isBot(r.Website, r.T) {
 		s.metrics.signups.WithLabelValues("bot").Inc()
-		c.JSON(http.StatusAccepted, gin.H{"status": "pending", "message": pendingMessage})
+		c.Data(http.StatusAccepted, jsonType, s.pendingJSON)
 		return
 	}
 	form := "api"
@@ -108,8 +108,11 @@ func (s *Server) subscribeJSON(c *gin.Context) {
 		return
 	}
 	s.metrics.signups.WithLabelValues("accepted").Inc()
-	c.JSON(http.StatusAccepted, gin.H{"status": "pending", "message": pendingMessage})
+	c.Data(http.StatusAccepted, jsonType, s.pendingJSON)
 }
+
+// jsonType is the Content-Type gin gives JSON answers.
+const jsonType = "application/json; charset=utf-8"
 
 func jsonError(err error) *httpError {
 	var te *json.UnmarshalTypeError

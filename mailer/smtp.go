@@ -65,6 +65,9 @@ type SMTP struct {
 	mu sync.Mutex // guards next and every server's downUntil
 	// next is the index of the server the next dial starts with.
 	next int
+	// bufs holds the buffers messages are rendered into, reused once a
+	// send is over: a message's bytes were most of a send's allocations.
+	bufs sync.Pool
 }
 
 type server struct {
@@ -132,6 +135,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
+	defer s.release(out)
 	var sl *slot
 	select {
 	case sl = <-s.slots:
@@ -169,6 +173,16 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 type outgoing struct {
 	from, rcpt string
 	data       []byte
+	buf        *bytes.Buffer // data's storage (or what was signed), back to the pool after
+}
+
+// maxPooled is the largest render buffer kept for reuse.
+const maxPooled = 1 << 20
+
+func (s *SMTP) release(out *outgoing) {
+	if out.buf.Cap() <= maxPooled {
+		s.bufs.Put(out.buf)
+	}
 }
 
 // prepare builds, renders and signs m once, before a connection is taken,
@@ -186,10 +200,14 @@ func (s *SMTP) prepare(m *Message) (*outgoing, error) {
 	if err != nil || len(rcpts) != 1 {
 		return nil, &SendError{Permanent: true, Err: fmt.Errorf("want exactly one recipient: %v", err)}
 	}
-	var buf bytes.Buffer
+	buf, _ := s.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
 	// Quoted-printable grows bodies a little; headers take a few KB.
 	buf.Grow(len(m.HTML) + len(m.Text) + (len(m.HTML)+len(m.Text))/8 + 4096)
-	if _, err := msg.WriteTo(&buf); err != nil {
+	if _, err := msg.WriteTo(buf); err != nil {
 		return nil, &SendError{Permanent: true, Err: fmt.Errorf("mailer: render: %w", err)}
 	}
 	data, err := SignDKIM(buf.Bytes(), s.cfg.DKIM)
@@ -198,7 +216,7 @@ func (s *SMTP) prepare(m *Message) (*outgoing, error) {
 		// work later.
 		return nil, &SendError{Err: err}
 	}
-	return &outgoing{from: from, rcpt: rcpts[0], data: data}, nil
+	return &outgoing{from: from, rcpt: rcpts[0], data: data, buf: buf}, nil
 }
 
 // sendOn sends out over sl, dialling first if sl has no connection, and drops

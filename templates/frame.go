@@ -40,10 +40,17 @@ func cut(s string, placeholders []string) []segment {
 // Fill returns the HTML and text with each placeholder replaced by its
 // value. HTML values must already be escaped for where they stand.
 func (f *Frame) Fill(htmlVals, textVals map[string]string) (string, string) {
-	return fill(f.html, htmlVals, 8192), fill(f.text, textVals, 4096)
+	return fill(f.html, htmlVals), fill(f.text, textVals)
 }
 
-func fill(segs []segment, vals map[string]string, size int) string {
+func fill(segs []segment, vals map[string]string) string {
+	size := 0
+	for _, s := range segs {
+		size += len(s.text)
+		if s.ph != "" {
+			size += len(vals[s.ph])
+		}
+	}
 	var b strings.Builder
 	b.Grow(size)
 	for _, s := range segs {
