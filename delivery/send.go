@@ -21,18 +21,48 @@ const (
 	maxRetry   = 6 * time.Hour
 )
 
+// maxSendBatch is how many queued messages one sender takes at once and
+// sends in one pipelined exchange, when the Sender can (mailer.BatchSender).
+const maxSendBatch = 16
+
 // send is a sender goroutine. Once ctx ends it sends nothing more and gives
 // back what is still queued; a send under way runs on sendCtx and finishes.
+// When several jobs are queued it takes them together (up to maxSendBatch)
+// and sends them in one exchange.
 func (w *Worker) send(ctx, sendCtx context.Context, jobs <-chan job, out chan<- outcome) {
+	bs, _ := w.cfg.Sender.(mailer.BatchSender)
+	batch := make([]job, 0, maxSendBatch)
 	for j := range jobs {
+		batch = append(batch[:0], j)
+	more:
+		for bs != nil && len(batch) < maxSendBatch {
+			select {
+			case j, ok := <-jobs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		w.sendJobs(ctx, sendCtx, bs, batch, out)
+	}
+}
+
+// sendJobs renders and sends jobs, in one exchange when bs is not nil.
+func (w *Worker) sendJobs(ctx, sendCtx context.Context, bs mailer.BatchSender, jobs []job, out chan<- outcome) {
+	ready := jobs[:0]
+	var left time.Duration
+	for _, j := range jobs {
 		if ctx.Err() != nil {
 			out <- giveBack(&j.d)
 			continue
 		}
 		// Leave enough of the lease to send and record before anyone may
 		// reclaim the row; otherwise give it back to be claimed afresh.
-		left := w.leaseLeft(&j.d)
-		if left < w.cfg.Lease/2 {
+		l := w.leaseLeft(&j.d)
+		if l < w.cfg.Lease/2 {
 			w.log.Warn("lease nearly over before sending; giving the delivery back", slog.Int64("delivery_id", j.d.ID))
 			out <- giveBack(&j.d)
 			continue
@@ -47,10 +77,29 @@ func (w *Worker) send(ctx, sendCtx context.Context, jobs <-chan job, out chan<- 
 			out <- giveBack(&j.d)
 			continue
 		}
-		sctx, cancel := context.WithTimeout(sendCtx, left-w.cfg.Lease/4)
-		err := w.cfg.Sender.Send(sctx, j.msg)
-		cancel()
-		out <- w.result(&j, err)
+		if len(ready) == 0 || l < left {
+			left = l
+		}
+		ready = append(ready, j)
+	}
+	if len(ready) == 0 {
+		return
+	}
+	sctx, cancel := context.WithTimeout(sendCtx, left-w.cfg.Lease/4)
+	defer cancel()
+	if bs == nil || len(ready) == 1 {
+		for i := range ready {
+			out <- w.result(&ready[i], w.cfg.Sender.Send(sctx, ready[i].msg))
+		}
+		return
+	}
+	msgs := make([]*mailer.Message, len(ready))
+	for i := range ready {
+		msgs[i] = ready[i].msg
+	}
+	errs := bs.SendBatch(sctx, msgs)
+	for i := range ready {
+		out <- w.result(&ready[i], errs[i])
 	}
 }
 

@@ -161,7 +161,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(bg)
 	defer cancelSends()
 
-	jobs := make(chan job, w.cfg.Concurrency)
+	// Room for a batch per sender, so that senders can take several.
+	jobs := make(chan job, w.cfg.Concurrency*maxSendBatch)
 	results := make(chan outcome, w.cfg.BatchSize)
 	recorded := make(chan struct{})
 	go func() {

@@ -39,6 +39,13 @@ type Sender interface {
 	Send(ctx context.Context, m *Message) error
 }
 
+// BatchSender is a Sender that can also send several messages in one
+// exchange (pipelined over one connection); errs[i] is ms[i]'s outcome.
+type BatchSender interface {
+	Sender
+	SendBatch(ctx context.Context, ms []*Message) (errs []error)
+}
+
 // SendError is a failed send. Permanent errors (SMTP 5xx) must not be
 // retried; everything else (4xx, network) may be.
 type SendError struct {

@@ -131,23 +131,52 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 // network failure on a connection that had been used before (the relay may
 // have closed it while idle) is retried once on a fresh connection.
 func (s *SMTP) Send(ctx context.Context, m *Message) error {
-	out, err := s.prepare(m)
-	if err != nil {
-		return err
+	return s.SendBatch(ctx, []*Message{m})[0]
+}
+
+// SendBatch delivers ms over one pooled connection, pipelined when the
+// server offers PIPELINING, and returns each message's outcome (nil or a
+// *SendError, as Send's). The messages that a lost connection left
+// unanswered are sent again on a fresh one, but for the one under way when
+// a freshly dialled connection broke.
+func (s *SMTP) SendBatch(ctx context.Context, ms []*Message) []error {
+	errs := make([]error, len(ms))
+	outs := make([]*outgoing, 0, len(ms))
+	at := make([]int, 0, len(ms)) // index in ms of each of outs
+	for i, m := range ms {
+		out, err := s.prepare(m)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		outs, at = append(outs, out), append(at, i)
 	}
-	defer s.release(out)
+	defer func() {
+		for _, out := range outs {
+			s.release(out)
+		}
+	}()
+	if len(outs) == 0 {
+		return errs
+	}
+	fail := func(err error) []error {
+		for _, i := range at {
+			errs[i] = &SendError{Err: err}
+		}
+		return errs
+	}
 	var sl *slot
 	select {
 	case sl = <-s.slots:
 	case <-ctx.Done():
-		return &SendError{Err: ctx.Err()}
+		return fail(ctx.Err())
 	case <-s.done:
-		return &SendError{Err: ErrClosed}
+		return fail(ErrClosed)
 	}
 	defer func() { s.slots <- sl }()
 	select {
 	case <-s.done:
-		return &SendError{Err: ErrClosed}
+		return fail(ErrClosed)
 	default:
 	}
 
@@ -159,13 +188,46 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if reused {
 		addr = sl.srv.cfg.Addr()
 	}
-	err = s.sendOn(ctx, sl, out)
-	if err == nil || !reused || ctx.Err() != nil || !connectionLost(err) {
-		return err
+	res := make([]error, len(outs))
+	up := s.sendOn(ctx, sl, outs, res)
+	// The messages that a lost connection failed (unanswered, or told 421)
+	// go again on a new one; except, on a connection dialled for them, the
+	// first, which was under way when it broke and may be why: it keeps
+	// its error. Each round settles at least one message.
+	todo := make([]int, len(outs))
+	for k := range todo {
+		todo[k] = k
 	}
-	s.log.Debug("SMTP connection lost, retrying on a new one",
-		slog.String("smtp_server", addr), slog.String("error", err.Error()))
-	return s.sendOn(ctx, sl, out)
+	for up && ctx.Err() == nil {
+		var lost []int
+		for _, k := range todo {
+			if res[k] != nil && connectionLost(res[k]) {
+				lost = append(lost, k)
+			}
+		}
+		if !reused && len(lost) > 0 {
+			lost = lost[1:]
+		}
+		if len(lost) == 0 {
+			break
+		}
+		s.log.Debug("SMTP connection lost, retrying on a new one", slog.String("smtp_server", addr),
+			slog.Int("messages", len(lost)), slog.String("error", res[lost[0]].Error()))
+		again := make([]*outgoing, len(lost))
+		for j, k := range lost {
+			again[j] = outs[k]
+		}
+		res2 := make([]error, len(again))
+		up = s.sendOn(ctx, sl, again, res2)
+		for j, k := range lost {
+			res[k] = res2[j]
+		}
+		todo, reused = lost, false
+	}
+	for k, i := range at {
+		errs[i] = res[k]
+	}
+	return errs
 }
 
 // outgoing is a message ready for the wire: its envelope and its bytes,
@@ -219,41 +281,78 @@ func (s *SMTP) prepare(m *Message) (*outgoing, error) {
 	return &outgoing{from: from, rcpt: rcpts[0], data: data, buf: buf}, nil
 }
 
-// sendOn sends out over sl, dialling first if sl has no connection, and drops
-// the connection when the error leaves it unusable.
-func (s *SMTP) sendOn(ctx context.Context, sl *slot, out *outgoing) error {
-	if sl.client == nil {
-		if err := s.dial(ctx, sl); err != nil {
-			return &SendError{Err: err}
+// sendOn sends outs over sl, dialling first if sl has no connection, and
+// drops the connection when an error leaves it unusable. It fills res: the
+// messages left unanswered when a connection broke share its error. It
+// reports false when no server could be dialled.
+func (s *SMTP) sendOn(ctx context.Context, sl *slot, outs []*outgoing, res []error) bool {
+	broken := func(from int, err error) {
+		for i := from; i < len(res); i++ {
+			res[i] = err
 		}
 	}
+	if sl.client == nil {
+		if err := s.dial(ctx, sl); err != nil {
+			broken(0, &SendError{Err: err})
+			return false
+		}
+	}
+	done := 0
 	// The exchange takes no context: closing the socket is how ctx
 	// cancels a send under way.
 	conn := sl.conn
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	err := sl.client.UpdateDeadline(s.cfg.Timeout)
-	if err == nil {
-		err = sendRaw(sl.client, out.from, out.rcpt, out.data)
+	var netErr error
+	if err := sl.client.UpdateDeadline(s.cfg.Timeout); err != nil {
+		netErr = err
+	} else if ok, _ := sl.client.Extension("PIPELINING"); ok {
+		done, netErr = exchange(sl.client, outs, res)
 	} else {
-		err = &SendError{Err: err}
+		for done < len(outs) {
+			err := sendRaw(sl.client, outs[done].from, outs[done].rcpt, outs[done].data)
+			if err != nil && connectionLost(err) {
+				netErr = err
+				break
+			}
+			res[done] = err
+			done++
+			if err := sl.client.UpdateDeadline(s.cfg.Timeout); err != nil {
+				netErr = err
+				break
+			}
+		}
 	}
 	cancelled := !stop()
 	sl.lastUsed = time.Now()
-	if err == nil {
-		sl.sent++
-		if cancelled {
-			s.drop(sl)
+	for _, err := range res[:done] {
+		if err == nil {
+			sl.sent++
 		}
-		return nil
 	}
-	se := classify(err)
-	if cancelled || connectionLost(se) {
+	for i := range res[:done] {
+		if res[i] != nil {
+			res[i] = classify(res[i])
+		}
+	}
+	if netErr != nil {
+		se := classify(netErr)
+		if cancelled && ctx.Err() != nil {
+			se.Err = fmt.Errorf("%w (%v)", ctx.Err(), se.Err)
+		}
+		broken(done, se)
+	}
+	if cancelled || netErr != nil {
 		s.drop(sl)
+	} else {
+		// A 421 reply means the server is closing the connection.
+		for _, err := range res[:done] {
+			if err != nil && connectionLost(err) {
+				s.drop(sl)
+				break
+			}
+		}
 	}
-	if cancelled && ctx.Err() != nil {
-		se.Err = fmt.Errorf("%w (%v)", ctx.Err(), se.Err)
-	}
-	return se
+	return true
 }
 
 // connectionLost reports whether err means the connection cannot carry
