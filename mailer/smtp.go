@@ -53,7 +53,8 @@ type SMTPConfig struct {
 }
 
 // SMTP sends messages over a pool of persistent SMTP connections. It is
-// safe for concurrent use; each connection carries one message at a time.
+// safe for concurrent use; each connection carries one exchange (a message
+// or a pipelined batch) at a time.
 type SMTP struct {
 	cfg       SMTPConfig
 	log       *slog.Logger
