@@ -125,9 +125,12 @@ const (
 // here before it goes out, and is marked sent only after the SMTP server
 // accepted it.
 type Delivery struct {
-	ID            int64     `gorm:"primaryKey"`
-	Kind          string    `gorm:"size:16;not null"`
-	SubscriberID  *int64    `gorm:"index;uniqueIndex:idx_delivery_digest_subscriber"`
+	ID   int64  `gorm:"primaryKey"`
+	Kind string `gorm:"size:16;not null"`
+	// The unique (subscriber_id, digest_id) index also serves lookups by
+	// subscriber alone, so subscriber_id has no index of its own: one
+	// index fewer to write for every email queued.
+	SubscriberID  *int64    `gorm:"uniqueIndex:idx_delivery_digest_subscriber"`
 	DigestID      *int64    `gorm:"uniqueIndex:idx_delivery_digest_subscriber;index:idx_delivery_digest_status,priority:1"`
 	ToAddress     string    `gorm:"size:320"`
 	Status        string    `gorm:"size:16;not null;index:idx_delivery_queue,priority:1;index:idx_delivery_digest_status,priority:2"`

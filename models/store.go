@@ -153,6 +153,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.w.WithContext(ctx).AutoMigrate(AllModels()...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// Indexes that later versions no longer keep.
+	for _, idx := range []string{"idx_deliveries_subscriber_id"} {
+		if err := s.w.WithContext(ctx).Exec("DROP INDEX IF EXISTS " + idx).Error; err != nil {
+			return fmt.Errorf("migrate: drop index %s: %w", idx, err)
+		}
+	}
 	if !s.postgres && s.hot == nil {
 		hot, err := prepareHot(ctx, s.w)
 		if err != nil {

@@ -93,3 +93,18 @@ func TestConsentChainDetectsEdits(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateDropsRetiredIndexes: a database made by an earlier version,
+// with deliveries' own subscriber_id index, loses it on migration (the
+// unique (subscriber_id, digest_id) index serves those lookups).
+func TestMigrateDropsRetiredIndexes(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dsn string, s *models.Store) {
+		const create = "CREATE INDEX idx_deliveries_subscriber_id ON deliveries (subscriber_id)"
+		// Creating it succeeds only where it does not exist.
+		testdb.Exec(t, dsn, create)
+		if err := s.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		testdb.Exec(t, dsn, create)
+	})
+}
