@@ -87,17 +87,16 @@ func (w *Worker) sendJobs(ctx, sendCtx context.Context, bs mailer.BatchSender, j
 	}
 	sctx, cancel := context.WithTimeout(sendCtx, left-w.cfg.Lease/4)
 	defer cancel()
-	if bs == nil || len(ready) == 1 {
+	var errs []error
+	if bs == nil { // then jobs holds one
+		errs = []error{w.cfg.Sender.Send(sctx, ready[0].msg)}
+	} else {
+		msgs := make([]*mailer.Message, len(ready))
 		for i := range ready {
-			out <- w.result(&ready[i], w.cfg.Sender.Send(sctx, ready[i].msg))
+			msgs[i] = ready[i].msg
 		}
-		return
+		errs = bs.SendBatch(sctx, msgs)
 	}
-	msgs := make([]*mailer.Message, len(ready))
-	for i := range ready {
-		msgs[i] = ready[i].msg
-	}
-	errs := bs.SendBatch(sctx, msgs)
 	for i := range ready {
 		out <- w.result(&ready[i], errs[i])
 	}

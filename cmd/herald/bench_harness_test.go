@@ -26,7 +26,7 @@ func startLeanSink(t *testing.T) (*leanSink, *bytes.Buffer, string) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	s := &leanSink{out: bufio.NewWriter(&out)}
+	s := &leanSink{log: &sinkLog{out: bufio.NewWriter(&out)}}
 	done := make(chan struct{})
 	go func() { s.serve(ln); close(done) }()
 	t.Cleanup(func() { _ = ln.Close(); <-done })
@@ -35,9 +35,9 @@ func startLeanSink(t *testing.T) (*leanSink, *bytes.Buffer, string) {
 
 // acceptedBy lists the recipients the sink reported, in order.
 func acceptedBy(s *leanSink, out *bytes.Buffer) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_ = s.out.Flush()
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	_ = s.log.out.Flush()
 	var to []string
 	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
 	for sc.Scan() {

@@ -34,56 +34,90 @@ func cmdSMTPSink(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "smtp-sink: %v", err)
 	}
-	out := bufio.NewWriterSize(e.stdout, 64<<10)
+	log := &sinkLog{out: bufio.NewWriterSize(e.stdout, 64<<10), quiet: *quiet}
 	if *impl == "lean" {
-		return runLeanSink(e, ln, out, *quiet)
+		lean := &leanSink{log: log}
+		return runSink(e, ln, log, func() { lean.serve(ln) }, func() { _ = ln.Close() })
 	}
-	sink := &sinkBackend{out: out, quiet: *quiet}
-	srv := smtp.NewServer(sink)
+	srv := smtp.NewServer(&sinkBackend{log: log})
 	srv.Domain = "sink.localhost"
 	srv.AllowInsecureAuth = true
 	srv.MaxRecipients = 100
 	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = time.Minute
-	fmt.Fprintf(out, "LISTENING %s\n", ln.Addr())
-	out.Flush()
+	return runSink(e, ln, log, func() { _ = srv.Serve(ln) }, func() { _ = srv.Close() })
+}
+
+// runSink announces the sink, runs serve until the parent closes our stdin
+// (or ctx ends), flushing the ACCEPTED lines every 50 ms, and ends with
+// the total.
+func runSink(e *env, ln net.Listener, log *sinkLog, serve, stop func()) int {
+	log.mu.Lock()
+	fmt.Fprintf(log.out, "LISTENING %s\n", ln.Addr())
+	_ = log.out.Flush()
+	log.mu.Unlock()
+	flushed := make(chan struct{})
 	go func() {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
-			case <-e.ctx.Done():
+			case <-flushed:
 				return
 			case <-t.C:
-				sink.mu.Lock()
-				out.Flush()
-				sink.mu.Unlock()
+				log.flush()
 			}
 		}
 	}()
-	go func() { <-e.ctx.Done(); _ = srv.Close() }()
-	// The parent closes our stdin to stop us.
-	go func() { _, _ = io.Copy(io.Discard, e.stdin); _ = srv.Close() }()
-	_ = srv.Serve(ln)
-	sink.mu.Lock()
-	fmt.Fprintf(out, "TOTAL %d\n", sink.n)
-	out.Flush()
-	sink.mu.Unlock()
+	go func() { <-e.ctx.Done(); stop() }()
+	go func() { _, _ = io.Copy(io.Discard, e.stdin); stop() }()
+	serve()
+	close(flushed)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	fmt.Fprintf(log.out, "TOTAL %d\n", log.n)
+	_ = log.out.Flush()
 	return 0
 }
 
-type sinkBackend struct {
-	mu    sync.Mutex
+// sinkLog is where a sink reports what it accepted.
+type sinkLog struct {
+	mu    sync.Mutex // guards out and n
 	out   *bufio.Writer
 	quiet bool
 	n     int64
 }
 
-func (b *sinkBackend) NewSession(_ *smtp.Conn) (smtp.Session, error) { return &sinkSession{b: b}, nil }
+// accepted counts a message to rcpts and, unless quiet, reports each.
+func (l *sinkLog) accepted(rcpts []string) {
+	now := strconv.FormatInt(time.Now().UnixNano(), 10)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, to := range rcpts {
+		l.n++
+		if !l.quiet {
+			_, _ = l.out.WriteString("ACCEPTED " + now + " " + to + "\n")
+		}
+	}
+}
+
+// flush writes the buffered ACCEPTED lines.
+func (l *sinkLog) flush() {
+	l.mu.Lock()
+	_ = l.out.Flush()
+	l.mu.Unlock()
+}
+
+// sinkBackend is the go-smtp sink.
+type sinkBackend struct{ log *sinkLog }
+
+func (b *sinkBackend) NewSession(_ *smtp.Conn) (smtp.Session, error) {
+	return &sinkSession{log: b.log}, nil
+}
 
 type sinkSession struct {
-	b  *sinkBackend
-	to []string
+	log *sinkLog
+	to  []string
 }
 
 func (s *sinkSession) AuthPlain(string, string) error            { return nil }
@@ -95,43 +129,6 @@ func (s *sinkSession) Data(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
 	}
-	now := strconv.FormatInt(time.Now().UnixNano(), 10)
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	for _, to := range s.to {
-		s.b.n++
-		if !s.b.quiet {
-			s.b.out.WriteString("ACCEPTED " + now + " " + to + "\n")
-		}
-	}
+	s.log.accepted(s.to)
 	return nil
-}
-
-func runLeanSink(e *env, ln net.Listener, out *bufio.Writer, quiet bool) int {
-	sink := &leanSink{out: out, quiet: quiet}
-	fmt.Fprintf(out, "LISTENING %s\n", ln.Addr())
-	out.Flush()
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				sink.flush()
-			}
-		}
-	}()
-	go func() { <-e.ctx.Done(); _ = ln.Close() }()
-	// The parent closes our stdin to stop us.
-	go func() { _, _ = io.Copy(io.Discard, e.stdin); _ = ln.Close() }()
-	sink.serve(ln)
-	close(stop)
-	sink.mu.Lock()
-	fmt.Fprintf(out, "TOTAL %d\n", sink.n)
-	out.Flush()
-	sink.mu.Unlock()
-	return 0
 }

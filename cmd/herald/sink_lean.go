@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -18,10 +17,8 @@ import (
 // go-smtp, which writes each reply on its own and reads DATA byte by byte,
 // took as much CPU per message as a third of Herald's signup path.
 type leanSink struct {
-	mu    sync.Mutex // guards out, n and open
-	out   *bufio.Writer
-	quiet bool
-	n     int64
+	log   *sinkLog
+	mu    sync.Mutex // guards open
 	open  map[net.Conn]bool
 	conns sync.WaitGroup
 }
@@ -123,7 +120,7 @@ func (s *leanSink) session(c net.Conn) error {
 			if err = skipData(br); err != nil {
 				return err
 			}
-			s.accepted(rcpts)
+			s.log.accepted(rcpts)
 			mail, rcpts = false, rcpts[:0]
 			err = reply("250 2.0.0 OK queued")
 		case "RSET":
@@ -174,23 +171,4 @@ func angleAddr(cmd []byte) string {
 		}
 	}
 	return ""
-}
-
-func (s *leanSink) accepted(rcpts []string) {
-	now := strconv.FormatInt(time.Now().UnixNano(), 10)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, to := range rcpts {
-		s.n++
-		if !s.quiet {
-			_, _ = s.out.WriteString("ACCEPTED " + now + " " + to + "\n")
-		}
-	}
-}
-
-// flush writes the buffered ACCEPTED lines.
-func (s *leanSink) flush() {
-	s.mu.Lock()
-	_ = s.out.Flush()
-	s.mu.Unlock()
 }
