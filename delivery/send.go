@@ -27,13 +27,31 @@ const maxSendBatch = 16
 
 // send is a sender goroutine. Once ctx ends it sends nothing more and gives
 // back what is still queued; a send under way runs on sendCtx and finishes.
-// When several jobs are queued it takes them together (up to maxSendBatch)
-// and sends them in one exchange.
+// It takes claimed jobs and handed-over deliveries alike; when several are
+// queued it takes them together (up to maxSendBatch) and sends them in one
+// exchange.
 func (w *Worker) send(ctx, sendCtx context.Context, jobs <-chan job, out chan<- outcome) {
 	bs, _ := w.cfg.Sender.(mailer.BatchSender)
 	batch := make([]job, 0, maxSendBatch)
-	for j := range jobs {
-		batch = append(batch[:0], j)
+	// take adds a handed-over delivery to the batch, or its result to out.
+	take := func(h handed) {
+		if j, res, ok := w.takeHanded(context.WithoutCancel(ctx), h); ok {
+			batch = append(batch, j)
+		} else {
+			out <- res
+		}
+	}
+	for {
+		batch = batch[:0]
+		select {
+		case j, ok := <-jobs:
+			if !ok {
+				return
+			}
+			batch = append(batch, j)
+		case h := <-w.hand:
+			take(h)
+		}
 	more:
 		for bs != nil && len(batch) < maxSendBatch {
 			select {
@@ -42,11 +60,15 @@ func (w *Worker) send(ctx, sendCtx context.Context, jobs <-chan job, out chan<- 
 					break more
 				}
 				batch = append(batch, j)
+			case h := <-w.hand:
+				take(h)
 			default:
 				break more
 			}
 		}
-		w.sendJobs(ctx, sendCtx, bs, batch, out)
+		if len(batch) > 0 {
+			w.sendJobs(ctx, sendCtx, bs, batch, out)
+		}
 	}
 }
 

@@ -78,6 +78,12 @@ type Worker struct {
 	log   *slog.Logger
 	wake  chan struct{}
 	limit *limiter
+
+	// hand carries deliveries handed over by their writer (handoff.go).
+	hand        chan handed
+	handMu      sync.Mutex // guards handRunning and handFree, and sends on hand
+	handRunning bool
+	handFree    int
 }
 
 // Timings of the recorder and of database calls.
@@ -120,7 +126,8 @@ func New(cfg Config) *Worker {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{cfg: cfg, log: logger, wake: make(chan struct{}, 1), limit: newLimiter(cfg.SendRate)}
+	return &Worker{cfg: cfg, log: logger, wake: make(chan struct{}, 1), limit: newLimiter(cfg.SendRate),
+		hand: make(chan handed, handoffRoom)}
 }
 
 // Wake makes the worker look for due deliveries now rather than at its
@@ -170,6 +177,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.record(bg, results)
 	}()
 
+	w.startHandoff()
 	var wg sync.WaitGroup
 	wg.Go(func() { w.claim(ctx, bg, jobs, results) })
 	for range w.cfg.Concurrency {
@@ -195,6 +203,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	wg.Wait()
 	close(sent)
+	w.stopHandoff(results)
 	close(results)
 	<-recorded
 	return nil

@@ -18,8 +18,10 @@ type confirmationData struct {
 
 // apply writes one round of signups (distinct addresses) inside tx, set-based:
 // one statement each for new subscribers, subscriptions, consent events and
-// deliveries. It returns how many deliveries it queued.
-func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int, error) {
+// deliveries. It returns how many deliveries it queued for a claim, and
+// those it leased to the worker (see Config.Handoff), which the caller
+// hands over after the commit or releases after a failure.
+func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (queued int, out handout, err error) {
 	now := s.now()
 	norms := make([]string, len(jobs))
 	for i, j := range jobs {
@@ -27,11 +29,11 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 	}
 	existing, err := tx.LockSubscribers(ctx, norms)
 	if err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	suppressed, err := tx.Suppressions(ctx, norms)
 	if err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	blocked := func(norm string) bool {
 		r, ok := suppressed[norm]
@@ -53,7 +55,7 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 		existing[j.norm] = sub
 	}
 	if err := tx.CreateSubscribers(ctx, fresh); err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	isFresh := make(map[int64]bool, len(fresh))
 	for _, sub := range fresh {
@@ -64,6 +66,7 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 	freshSubs := map[int64][]models.Subscription{} // new subscribers: inserted
 	var events, firstEvents []*models.ConsentEvent
 	var deliveries []*models.Delivery
+	var recipients []*models.Subscriber // recipients[i] gets deliveries[i]
 	var changed []*models.Subscriber
 	for _, j := range jobs {
 		sub := existing[j.norm]
@@ -76,6 +79,7 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 				sub.LastNoticeSentAt = &now
 				changed = append(changed, sub)
 				deliveries = append(deliveries, s.delivery(models.KindNotice, sub.ID, now, "{}"))
+				recipients = append(recipients, sub)
 			}
 			continue
 		case models.StatusPending, models.StatusUnsubscribed:
@@ -109,6 +113,7 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 			d := s.delivery(models.KindConfirmation, sub.ID, now, string(data))
 			ev.MessageID = d.MessageID
 			deliveries = append(deliveries, d)
+			recipients = append(recipients, sub)
 			if !isFresh[sub.ID] && !containsSub(changed, sub) {
 				changed = append(changed, sub)
 			}
@@ -120,29 +125,44 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (int
 		}
 	}
 	if err := tx.CreateSubscriptions(ctx, freshSubs); err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	if err := tx.ReplaceSubscriptions(ctx, subs); err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	if err := tx.AppendFirstConsentEvents(ctx, firstEvents); err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	if err := tx.AppendConsentEvents(ctx, events); err != nil {
-		return 0, err
+		return 0, out, err
 	}
+	out = s.lease(now, deliveries, recipients)
 	if err := tx.CreateDeliveries(ctx, deliveries); err != nil {
-		return 0, err
+		return 0, out, err
 	}
 	for _, sub := range changed {
 		if isFresh[sub.ID] {
 			continue
 		}
 		if err := tx.SaveSubscriber(ctx, sub); err != nil {
-			return 0, err
+			return 0, out, err
 		}
 	}
-	return len(deliveries), nil
+	return len(deliveries) - len(out.ds), out, nil
+}
+
+// lease commits as many of deliveries as the worker has room for already
+// leased to it (status sending, one attempt), to be handed over.
+func (s *Service) lease(now time.Time, deliveries []*models.Delivery, recipients []*models.Subscriber) handout {
+	if s.cfg.Handoff == nil || len(deliveries) == 0 {
+		return handout{}
+	}
+	lease, n := s.cfg.Handoff.Reserve(len(deliveries))
+	until := now.Add(lease)
+	for _, d := range deliveries[:n] {
+		d.Status, d.LeaseUntil, d.Attempts = models.DeliverySending, &until, 1
+	}
+	return handout{ds: deliveries[:n], subs: recipients[:n]}
 }
 
 // allowConfirmation applies the per-address confirmation limits and, when a

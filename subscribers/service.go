@@ -47,6 +47,9 @@ type Config struct {
 	MessageDomain string
 	// OnEnqueue is called after deliveries were committed (wakes the worker).
 	OnEnqueue func()
+	// Handoff, when set, takes the emails signups queue straight to the
+	// delivery worker, so that it need not claim them.
+	Handoff Handoff
 	// MaxBatch caps how many signups are committed in one transaction.
 	MaxBatch int
 	// Committers is how many transactions run at once: 1 on SQLite (one
@@ -54,6 +57,23 @@ type Config struct {
 	Committers int
 	Now        func() time.Time
 	Logger     *slog.Logger
+}
+
+// Handoff is the delivery worker's side of handing emails over
+// (delivery.Worker): inside the signup transaction Reserve grants places
+// and the lease to commit that many deliveries with, already leased to the
+// worker; after the commit Deliver hands them over, and after a failed
+// transaction Release returns the places.
+type Handoff interface {
+	Reserve(n int) (lease time.Duration, granted int)
+	Release(n int)
+	Deliver(ctx context.Context, ds []*models.Delivery, subs []*models.Subscriber)
+}
+
+// handout is what one transaction committed leased to the worker.
+type handout struct {
+	ds   []*models.Delivery
+	subs []*models.Subscriber
 }
 
 // Service runs the reader's side of Herald on a Store.
@@ -298,16 +318,26 @@ func (s *Service) commit(ctx context.Context, batch []*job) {
 	}
 }
 
+// applyTx applies jobs in one transaction and hands the emails it leased
+// to the worker over once committed. It returns how many emails it queued
+// for the worker to claim.
 func (s *Service) applyTx(ctx context.Context, jobs []*job) (int, error) {
 	var queued int
+	var out handout
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
-		n, err := s.apply(ctx, tx, jobs)
-		queued = n
+		n, h, err := s.apply(ctx, tx, jobs)
+		queued, out = n, h
 		return err
 	})
 	if err != nil {
+		if len(out.ds) > 0 {
+			s.cfg.Handoff.Release(len(out.ds))
+		}
 		s.cfg.Logger.ErrorContext(ctx, "signup commit failed", slog.Int("signups", len(jobs)), slog.Any("error", err))
 		return 0, fmt.Errorf("signup: %w", err)
+	}
+	if len(out.ds) > 0 {
+		s.cfg.Handoff.Deliver(ctx, out.ds, out.subs)
 	}
 	return queued, nil
 }

@@ -108,12 +108,6 @@ func (a *app) build() error {
 		domain = subscribers.DomainOf(strings.ToLower(fromAddr.Address))
 	}
 	var wake func()
-	a.subs = subscribers.New(a.store, subscribers.Config{
-		Tokens: tokens, ConfirmTTL: cfg.ConfirmTTL, ConsentText: cfg.ConsentText,
-		PolicyVersion: cfg.PrivacyVersion, RequireConsent: cfg.RequireConsent,
-		DefaultSections: cfg.DefaultSections, Blocklist: block, MessageDomain: domain,
-		OnEnqueue: func() { wake() }, Logger: a.log,
-	})
 	a.acc = accounts.New(a.store, accounts.Config{SessionIdle: a.cfg.SessionIdle, SessionMax: a.cfg.SessionMax})
 	// A new story may need an instant alert: wake the scheduler.
 	var storyAdded func()
@@ -171,6 +165,13 @@ func (a *app) build() error {
 		},
 	})
 	wake = a.worker.Wake
+	// Signups hand their confirmations straight to the worker.
+	a.subs = subscribers.New(a.store, subscribers.Config{
+		Tokens: tokens, ConfirmTTL: cfg.ConfirmTTL, ConsentText: cfg.ConsentText,
+		PolicyVersion: cfg.PrivacyVersion, RequireConsent: cfg.RequireConsent,
+		DefaultSections: cfg.DefaultSections, Blocklist: block, MessageDomain: domain,
+		OnEnqueue: a.worker.Wake, Handoff: a.worker, Logger: a.log,
+	})
 	return nil
 }
 

@@ -120,9 +120,13 @@ func cmdBenchSignup(e *env, args []string) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// Addresses are new on every run, even on a database kept from before.
+	tag := make([]byte, 4)
+	_, _ = rand.Read(tag)
+	runTag := hex.EncodeToString(tag) + "."
 	for i, clients := range rounds {
 		cpu0, sink0 := processCPU(os.Getpid()), processCPU(sink.cmd.Process.Pid)
-		r, loadCPU, err := runLoadProcess(ctx, url, i, clients, *duration)
+		r, loadCPU, err := runLoadProcess(ctx, url, runTag, i, clients, *duration)
 		if err != nil {
 			return fail(e, "bench: %v", err)
 		}

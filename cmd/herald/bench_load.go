@@ -31,6 +31,7 @@ func cmdSignupLoad(e *env, args []string) int {
 	fs.SetOutput(e.stderr)
 	target := fs.String("url", "", "the subscribe API's URL (http only)")
 	round := fs.Int("round", 0, "round number, part of each generated address")
+	run := fs.String("run", "", "a tag for this run, part of each generated address, so that runs on one database sign up new readers")
 	clients := fs.Int("clients", 16, "concurrent clients, one connection each")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send")
 	if err := fs.Parse(args); err != nil {
@@ -54,7 +55,7 @@ func cmdSignupLoad(e *env, args []string) int {
 			var lines bytes.Buffer
 			n, firstErr := 0, ""
 			for i := 0; time.Now().Before(deadline) && e.ctx.Err() == nil; i++ {
-				email := fmt.Sprintf("r%d.c%d.n%d@bench.example.com", *round, c, i)
+				email := fmt.Sprintf("%sr%d.c%d.n%d@bench.example.com", *run, *round, c, i)
 				body := `{"email":"` + email + `","sections":["politics-uk"],"frequency":"daily","consent":true,"source":"bench"}`
 				t0 := time.Now()
 				status, err := lc.post(body)
@@ -178,14 +179,14 @@ func readAnswer(br *bufio.Reader) (status int, keep bool, err error) {
 
 // runLoadProcess runs one round of `herald bench signup-load` and collects
 // its results.
-func runLoadProcess(ctx context.Context, target string, round, clients int, d time.Duration) (roundResult, time.Duration, error) {
+func runLoadProcess(ctx context.Context, target, run string, round, clients int, d time.Duration) (roundResult, time.Duration, error) {
 	res := roundResult{done: map[string]time.Time{}}
 	exe, err := os.Executable()
 	if err != nil {
 		return res, 0, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "bench", "signup-load", "--url", target,
-		"--round", strconv.Itoa(round), "--clients", strconv.Itoa(clients), "--duration", d.String())
+		"--run", run, "--round", strconv.Itoa(round), "--clients", strconv.Itoa(clients), "--duration", d.String())
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
