@@ -47,3 +47,19 @@ func TestFrameMatchesTemplates(t *testing.T) {
 		t.Errorf("text differs:\n got %q\nwant %q", gotText, wantText)
 	}
 }
+
+// TestDigestKeepsStylesheet: the digest's head keeps the story styles and
+// the small-screen rules that inlining cannot carry.
+func TestDigestKeepsStylesheet(t *testing.T) {
+	tpl, err := templates.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _, err := tpl.Email("digest", DigestEmail{Site: templates.Site{Name: "The Daily Herald"}, Subject: "Today"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html, "<style>") || !strings.Contains(html, "@media only screen") || !strings.Contains(html, ".story-title") {
+		t.Errorf("the digest lost its stylesheet:\n%s", html)
+	}
+}

@@ -43,6 +43,11 @@ type hotStmts struct {
 	byTable         map[string]*sql.Stmt
 	subscriberByKey *sql.Stmt
 	suppression     *sql.Stmt
+	// probe answers, for one address, its subscriber's id and its
+	// suppression reason (each NULL when there is none): most signups are
+	// new addresses, and one two-column row tells that for the price of a
+	// single statement.
+	probe *sql.Stmt
 }
 
 func prepareHot(ctx context.Context, w *gorm.DB) (*hotStmts, error) {
@@ -69,6 +74,11 @@ func prepareHot(ctx context.Context, w *gorm.DB) (*hotStmts, error) {
 		h.close()
 		return nil, err
 	}
+	if h.probe, err = db.PrepareContext(ctx, "SELECT (SELECT id FROM subscribers WHERE email_norm = ?),"+
+		" (SELECT reason FROM suppressions WHERE hash = ?)"); err != nil {
+		h.close()
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -78,7 +88,7 @@ func (h *hotStmts) close() error {
 			_ = st.Close()
 		}
 	}
-	for _, st := range []*sql.Stmt{h.subscriberByKey, h.suppression} {
+	for _, st := range []*sql.Stmt{h.subscriberByKey, h.suppression, h.probe} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -120,6 +130,31 @@ func (s *Store) lockSubscribersSQLite(ctx context.Context, tx *sql.Tx, norms []s
 		out[sub.EmailNorm] = &sub
 	}
 	return nil
+}
+
+// probeSQLite fills subs and suppressed for norms with one probe per
+// address, reading a subscriber's whole row only when it exists.
+func (s *Store) probeSQLite(ctx context.Context, tx *sql.Tx, norms []string, subs map[string]*Subscriber, suppressed map[string]string) error {
+	probe := tx.StmtContext(ctx, s.hot.probe)
+	defer probe.Close()
+	var found []string
+	for _, n := range norms {
+		var id sql.NullInt64
+		var reason sql.NullString
+		if err := probe.QueryRowContext(ctx, n, SuppressionHash(n)).Scan(&id, &reason); err != nil {
+			return fmt.Errorf("look up signups: %w", err)
+		}
+		if id.Valid {
+			found = append(found, n)
+		}
+		if reason.Valid {
+			suppressed[n] = reason.String
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return s.lockSubscribersSQLite(ctx, tx, found, subs)
 }
 
 // suppressionsSQLite looks suppression hashes up one by one.

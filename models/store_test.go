@@ -108,3 +108,55 @@ func TestMigrateDropsRetiredIndexes(t *testing.T) {
 		testdb.Exec(t, dsn, create)
 	})
 }
+
+// TestSignupState: inside a transaction, the signup lookup returns known
+// subscribers with their whole row and suppression reasons, whether an
+// address has either, both or neither.
+func TestSignupState(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, _ string, s *models.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		confirmed := now.Add(-time.Hour)
+		known := &models.Subscriber{Email: "Known@Example.com", EmailNorm: "known@example.com", Status: models.StatusActive,
+			Source: "demo", CreatedAt: now, UpdatedAt: now, ConfirmedAt: &confirmed, ConfirmDayCount: 2}
+		bounced := &models.Subscriber{Email: "b@example.com", EmailNorm: "b@example.com", Status: models.StatusBounced, CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateSubscribers(ctx, []*models.Subscriber{known, bounced}); err != nil {
+			t.Fatal(err)
+		}
+		for norm, reason := range map[string]string{"b@example.com": models.SuppressBounce, "gone@example.com": models.SuppressErased} {
+			if err := s.Suppress(ctx, norm, reason, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		norms := []string{"known@example.com", "b@example.com", "gone@example.com", "new@example.com"}
+		err := s.Tx(ctx, func(tx *models.Store) error {
+			subs, suppressed, err := tx.SignupState(ctx, norms)
+			if err != nil {
+				return err
+			}
+			if len(subs) != 2 || subs["new@example.com"] != nil || subs["gone@example.com"] != nil {
+				t.Errorf("subscribers = %v", subs)
+			}
+			if k := subs["known@example.com"]; k == nil || k.ID != known.ID || k.Email != known.Email || k.Status != models.StatusActive ||
+				k.Source != "demo" || k.ConfirmedAt == nil || !k.ConfirmedAt.Equal(confirmed) || k.ConfirmDayCount != 2 {
+				t.Errorf("known subscriber = %+v", k)
+			}
+			if b := subs["b@example.com"]; b == nil || b.ID != bounced.ID || b.Status != models.StatusBounced {
+				t.Errorf("bounced subscriber = %+v", b)
+			}
+			want := map[string]string{"b@example.com": models.SuppressBounce, "gone@example.com": models.SuppressErased}
+			if len(suppressed) != len(want) {
+				t.Errorf("suppressed = %v, want %v", suppressed, want)
+			}
+			for k, v := range want {
+				if suppressed[k] != v {
+					t.Errorf("suppressed[%s] = %q, want %q", k, suppressed[k], v)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}

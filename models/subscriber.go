@@ -53,6 +53,26 @@ func (s *Store) LockSubscribers(ctx context.Context, norms []string) (map[string
 	return out, nil
 }
 
+// SignupState returns, for these normalised addresses, their subscribers
+// (locked as LockSubscribers does) and their suppression reasons, both
+// keyed by normalised address. Use inside Tx.
+func (s *Store) SignupState(ctx context.Context, norms []string) (map[string]*Subscriber, map[string]string, error) {
+	if tx := s.sqlTx(); tx != nil && s.hot != nil && len(norms) <= 512 {
+		subs := make(map[string]*Subscriber, len(norms))
+		suppressed := map[string]string{}
+		return subs, suppressed, s.probeSQLite(ctx, tx, norms, subs, suppressed)
+	}
+	subs, err := s.LockSubscribers(ctx, norms)
+	if err != nil {
+		return nil, nil, err
+	}
+	suppressed, err := s.Suppressions(ctx, norms)
+	if err != nil {
+		return nil, nil, err
+	}
+	return subs, suppressed, nil
+}
+
 // LockSubscriber returns one subscriber by id, locked on Postgres. Use inside Tx.
 func (s *Store) LockSubscriber(ctx context.Context, id int64) (*Subscriber, error) {
 	q := s.w.WithContext(ctx)

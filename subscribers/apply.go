@@ -27,11 +27,7 @@ func (s *Service) apply(ctx context.Context, tx *models.Store, jobs []*job) (que
 	for i, j := range jobs {
 		norms[i] = j.norm
 	}
-	existing, err := tx.LockSubscribers(ctx, norms)
-	if err != nil {
-		return 0, out, err
-	}
-	suppressed, err := tx.Suppressions(ctx, norms)
+	existing, suppressed, err := tx.SignupState(ctx, norms)
 	if err != nil {
 		return 0, out, err
 	}

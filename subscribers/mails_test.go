@@ -57,3 +57,36 @@ func TestMailFramesMatchTemplates(t *testing.T) {
 		}
 	}
 }
+
+// TestMailsCarryNoDigestStylesheet: confirmations and notices are sent
+// without the digest's stylesheet (which styles nothing in them; digests
+// keep it, see digests.TestDigestKeepsStylesheet), and a site without a postal address gets no dangling separator.
+func TestMailsCarryNoDigestStylesheet(t *testing.T) {
+	tpl, err := templates.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := EmailData{Site: templates.Site{Name: "The Daily Herald", BaseURL: "https://herald.example.com"},
+		Email: "reader@example.com", Sections: []string{"World"}, ConfirmURL: "https://herald.example.com/confirm/x",
+		UnsubscribeURL: "https://herald.example.com/unsubscribe/x", PreferencesURL: "https://herald.example.com/preferences/x"}
+	for _, kind := range []string{models.KindConfirmation, models.KindNotice} {
+		html, text, err := tpl.Email(kind, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(html, "<style") || strings.Contains(html, ".story") {
+			t.Errorf("%s carries the digest stylesheet:\n%s", kind, html)
+		}
+		if !strings.Contains(html, ">The Daily Herald</p>") || !strings.HasSuffix(strings.TrimSpace(text), "\nThe Daily Herald") {
+			t.Errorf("%s footer without a postal address is not the bare site name:\n%s\n%s", kind, html, text)
+		}
+	}
+	data.Site.PostalAddress = "1 Example St"
+	html, text, err := tpl.Email(models.KindNotice, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html, "The Daily Herald · 1 Example St</p>") || !strings.Contains(text, "The Daily Herald · 1 Example St") {
+		t.Errorf("notice footer lacks the postal address:\n%s\n%s", html, text)
+	}
+}
