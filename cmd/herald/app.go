@@ -39,6 +39,9 @@ type app struct {
 	// digestMails renders digests for the worker and the admin preview.
 	digestMails *digests.Renderer
 	closers     []func() error
+	// noEmail keeps the delivery worker from running (bench signup
+	// --no-email): emails stay queued, as if the SMTP server were down.
+	noEmail bool
 }
 
 func loadConfig(e *env) (*config.Config, bool) {

@@ -9,12 +9,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"herald/config"
 	"herald/mailer"
+	"herald/models"
+	"herald/models/testdb"
 )
 
 // startLeanSink runs the benchmarks' SMTP sink in-process and returns its
@@ -174,5 +180,64 @@ func TestLoadClient(t *testing.T) {
 	// "Connection: close"), 7 on a third (after the refused answer).
 	if c := conns.Load(); c != 3 {
 		t.Fatalf("%d connections, want 3", c)
+	}
+}
+
+// TestBenchSignupRuns runs the built `herald bench signup` for a short
+// round on a SQLite file it keeps: every signup it reports is a subscriber
+// in the file and its confirmation was accepted by the sink; with
+// --no-email the same signups are committed and their confirmations stay
+// queued, none sent.
+func TestBenchSignupRuns(t *testing.T) {
+	bin := heraldBinary(t)
+	for _, noEmail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-email=%v", noEmail), func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "bench.db")
+			args := []string{"bench", "signup", "--clients", "2", "--duration", "500ms", "--db", db}
+			if noEmail {
+				args = append(args, "--no-email")
+			}
+			cmd := exec.CommandContext(t.Context(), bin, args...)
+			cmd.Env = append(os.Environ(), "HERALD_BENCH_LOG=warn")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("bench signup: %v\n%s", err, out)
+			}
+			// The round's row: clients, signups, signups/s, p50, p99, max,
+			// confirm p50, confirm p99, confirmed, cpu columns.
+			var row []string
+			for _, line := range strings.Split(string(out), "\n") {
+				if f := strings.Fields(line); len(f) == 12 && f[0] == "2" {
+					row = f
+				}
+			}
+			if row == nil {
+				t.Fatalf("no result row for 2 clients:\n%s", out)
+			}
+			signups, err := strconv.Atoi(row[1])
+			if err != nil || signups < 1 || strings.Contains(string(out), "requests failed") {
+				t.Fatalf("signups %q (%v):\n%s", row[1], err, out)
+			}
+			store := testdb.Open(t, db)
+			subs, err := store.SubscriberCounts(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts, err := store.DeliveryCounts(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subs[models.StatusPending] != int64(signups) {
+				t.Errorf("%d pending subscribers for %d signups reported", subs[models.StatusPending], signups)
+			}
+			wantSent, wantQueued, wantConfirmed := int64(signups), int64(0), "100%"
+			if noEmail {
+				wantSent, wantQueued, wantConfirmed = 0, int64(signups), "0%"
+			}
+			queued := counts[models.DeliveryPending] + counts[models.DeliverySending]
+			if counts[models.DeliverySent] != wantSent || queued != wantQueued || row[8] != wantConfirmed {
+				t.Errorf("deliveries %v, confirmed %s; want %d sent, %d queued, %s confirmed", counts, row[8], wantSent, wantQueued, wantConfirmed)
+			}
+		})
 	}
 }

@@ -91,7 +91,11 @@ func serveUntilDone(ctx context.Context, a *app, srv *handlers.Server, ln net.Li
 	schedDone := make(chan error, 1)
 	httpDone := make(chan error, 1)
 	go func() { commitDone <- a.subs.Run(commitCtx) }()
-	go func() { workDone <- a.worker.Run(workCtx) }()
+	if a.noEmail {
+		go func() { <-workCtx.Done(); workDone <- nil }()
+	} else {
+		go func() { workDone <- a.worker.Run(workCtx) }()
+	}
 	go func() { pollDone <- a.poller.Run(pollCtx) }()
 	go func() { schedDone <- a.sched.Run(schedCtx) }()
 	go func() { httpDone <- httpSrv.Serve(ln) }()
