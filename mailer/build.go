@@ -32,7 +32,7 @@ var reservedHeaders = map[string]bool{
 // any From or To that does not parse, so header injection cannot happen
 // here whatever the caller passes.
 func Build(m *Message) (*gomail.Msg, error) {
-	if err := validate(m); err != nil {
+	if _, _, err := validate(m); err != nil {
 		return nil, err
 	}
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
@@ -92,9 +92,10 @@ func Render(m *Message) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func validate(m *Message) error {
+// validate checks m and returns its parsed From and To.
+func validate(m *Message) (from, to *mail.Address, err error) {
 	if m == nil {
-		return fmt.Errorf("%w: nil message", ErrInvalidMessage)
+		return nil, nil, fmt.Errorf("%w: nil message", ErrInvalidMessage)
 	}
 	fields := [][2]string{
 		{"Message-ID", m.MessageID}, {"From", m.From}, {"To", m.To}, {"Subject", m.Subject},
@@ -103,39 +104,40 @@ func validate(m *Message) error {
 	fields = append(fields, m.Headers...)
 	for _, f := range fields {
 		if strings.ContainsAny(f[1], "\r\n") {
-			return fmt.Errorf("%w: %s contains CR or LF", ErrInvalidMessage, f[0])
+			return nil, nil, fmt.Errorf("%w: %s contains CR or LF", ErrInvalidMessage, f[0])
 		}
 	}
 	if m.MessageID == "" || strings.ContainsAny(m.MessageID, "<> \t") || !strings.Contains(m.MessageID, "@") {
-		return fmt.Errorf("%w: Message-ID %q is not like id@domain", ErrInvalidMessage, m.MessageID)
+		return nil, nil, fmt.Errorf("%w: Message-ID %q is not like id@domain", ErrInvalidMessage, m.MessageID)
 	}
 	if m.ListUnsubscribe != "" && !validUnsubscribeURL(m.ListUnsubscribe) {
-		return fmt.Errorf("%w: List-Unsubscribe %q is not an http(s) URL", ErrInvalidMessage, m.ListUnsubscribe)
+		return nil, nil, fmt.Errorf("%w: List-Unsubscribe %q is not an http(s) URL", ErrInvalidMessage, m.ListUnsubscribe)
 	}
-	if _, err := mail.ParseAddress(m.From); err != nil {
-		return fmt.Errorf("%w: From %q: %v", ErrInvalidMessage, m.From, err)
+	from, err = mail.ParseAddress(m.From)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: From %q: %v", ErrInvalidMessage, m.From, err)
 	}
 	// To is a single bare address: a display name would be text a visitor
 	// typed, and a list would send one delivery to several people.
-	to, err := mail.ParseAddress(m.To)
+	to, err = mail.ParseAddress(m.To)
 	if err != nil || to.Name != "" || to.Address != strings.TrimSpace(m.To) {
-		return fmt.Errorf("%w: To %q is not a single address", ErrInvalidMessage, m.To)
+		return nil, nil, fmt.Errorf("%w: To %q is not a single address", ErrInvalidMessage, m.To)
 	}
 	if m.HTML == "" && m.Text == "" {
-		return fmt.Errorf("%w: no body", ErrInvalidMessage)
+		return nil, nil, fmt.Errorf("%w: no body", ErrInvalidMessage)
 	}
 	seen := map[string]bool{}
 	for _, h := range m.Headers {
 		name := strings.ToLower(h[0])
 		if !validHeaderName(h[0]) {
-			return fmt.Errorf("%w: header name %q", ErrInvalidMessage, h[0])
+			return nil, nil, fmt.Errorf("%w: header name %q", ErrInvalidMessage, h[0])
 		}
 		if reservedHeaders[name] || seen[name] {
-			return fmt.Errorf("%w: header %s may not be set twice", ErrInvalidMessage, h[0])
+			return nil, nil, fmt.Errorf("%w: header %s may not be set twice", ErrInvalidMessage, h[0])
 		}
 		seen[name] = true
 	}
-	return nil
+	return from, to, nil
 }
 
 // validHeaderName reports whether s is a field name of RFC 5322 §3.6.8:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"sync"
 	"time"
 
@@ -68,6 +69,8 @@ type SMTP struct {
 	// bufs holds the buffers messages are rendered into, reused once a
 	// send is over: a message's bytes were most of a send's allocations.
 	bufs sync.Pool
+	// frames are the shapes of message go-mail has written (frame.go).
+	frames frames
 }
 
 type server struct {
@@ -256,17 +259,9 @@ func (s *SMTP) release(out *outgoing) {
 // prepare builds, renders and signs m once, before a connection is taken,
 // so that a retry sends the same bytes.
 func (s *SMTP) prepare(m *Message) (*outgoing, error) {
-	msg, err := Build(m) // Build validates m
+	from, to, err := validate(m)
 	if err != nil {
 		return nil, &SendError{Permanent: true, Err: err}
-	}
-	from, err := msg.GetSender(false)
-	if err != nil {
-		return nil, &SendError{Permanent: true, Err: err}
-	}
-	rcpts, err := msg.GetRecipients()
-	if err != nil || len(rcpts) != 1 {
-		return nil, &SendError{Permanent: true, Err: fmt.Errorf("want exactly one recipient: %v", err)}
 	}
 	buf, _ := s.bufs.Get().(*bytes.Buffer)
 	if buf == nil {
@@ -275,8 +270,14 @@ func (s *SMTP) prepare(m *Message) (*outgoing, error) {
 	buf.Reset()
 	// Quoted-printable grows bodies a little; headers take a few KB.
 	buf.Grow(len(m.HTML) + len(m.Text) + (len(m.HTML)+len(m.Text))/8 + 4096)
-	if _, err := msg.WriteTo(buf); err != nil {
-		return nil, &SendError{Permanent: true, Err: fmt.Errorf("mailer: render: %w", err)}
+	if f := s.frames.get(m); f == nil || !f.write(buf, m, to) {
+		msg, err := Build(m)
+		if err != nil {
+			return nil, &SendError{Permanent: true, Err: err}
+		}
+		if _, err := msg.WriteTo(buf); err != nil {
+			return nil, &SendError{Permanent: true, Err: fmt.Errorf("mailer: render: %w", err)}
+		}
 	}
 	data, err := SignDKIM(buf.Bytes(), s.cfg.DKIM)
 	if err != nil {
@@ -284,7 +285,10 @@ func (s *SMTP) prepare(m *Message) (*outgoing, error) {
 		// work later.
 		return nil, &SendError{Err: err}
 	}
-	return &outgoing{from: from, rcpt: rcpts[0], data: data, buf: buf}, nil
+	// The envelope's addresses, as go-mail's GetSender and GetRecipients
+	// give them.
+	return &outgoing{from: (&mail.Address{Address: from.Address}).String(), rcpt: (&mail.Address{Address: to.Address}).String(),
+		data: data, buf: buf}, nil
 }
 
 // sendOn sends outs over sl, dialling first if sl has no connection, and
