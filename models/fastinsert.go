@@ -10,11 +10,13 @@ import (
 	"gorm.io/gorm"
 )
 
-// On SQLite the signup hot path inserts rows one by one through statements
-// prepared once per transaction: SQLite runs in-process, so a small
-// prepared INSERT per row costs far less than GORM building, and SQLite
-// compiling, one wide multi-row INSERT per batch. On Postgres, where every
-// statement is a network round trip, the multi-row INSERTs stay.
+// On SQLite the signup hot path inserts rows through statements prepared
+// once on the writer connection: multi-row INSERTs of fixed sizes (16 and
+// 4 rows) for as much of a batch as they fit, then one row at a time.
+// SQLite runs in-process, so a prepared statement costs far less than GORM
+// building, and SQLite compiling, one INSERT as wide as each batch. On
+// Postgres, where every statement is a network round trip, GORM's
+// multi-row INSERTs stay.
 
 // sqlTx returns the *sql.Tx under a transaction Store, or nil outside one.
 func (s *Store) sqlTx() *sql.Tx {
@@ -25,14 +27,32 @@ func (s *Store) sqlTx() *sql.Tx {
 	return tx
 }
 
-// rowInserter inserts rows with one prepared statement.
+// rowInserter inserts rows with prepared statements: as many rows at a
+// time as its multi-row statements take, then one by one.
 type rowInserter struct {
+	one  *sql.Stmt
+	many []sizedStmt // most rows first
+	args []any
+}
+
+// sizedStmt is an INSERT of rows rows at once.
+type sizedStmt struct {
+	rows int
 	stmt *sql.Stmt
 }
 
-func insertSQL(table string, cols []string) string {
-	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" +
-		strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+// multiRows are the sizes of the multi-row INSERTs prepared for the hot
+// tables: one statement for 16 or 4 rows spares SQLite and database/sql
+// the per-statement work (and the AUTOINCREMENT bookkeeping) of each row.
+var multiRows = []int{16, 4}
+
+func insertSQL(table string, cols []string) string { return insertRowsSQL(table, cols, 1) }
+
+// insertRowsSQL is an INSERT of rows rows into table.
+func insertRowsSQL(table string, cols []string, rows int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 
 // hotStmts are statements prepared once on the SQLite writer connection
@@ -41,6 +61,7 @@ func insertSQL(table string, cols []string) string {
 // Tx.StmtContext, which reuses the connection's prepared statement.
 type hotStmts struct {
 	byTable         map[string]*sql.Stmt
+	multiByTable    map[string][]sizedStmt
 	subscriberByKey *sql.Stmt
 	suppression     *sql.Stmt
 	// probe answers, for one address, its subscriber's id and its
@@ -55,7 +76,7 @@ func prepareHot(ctx context.Context, w *gorm.DB) (*hotStmts, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hotStmts{byTable: map[string]*sql.Stmt{}}
+	h := &hotStmts{byTable: map[string]*sql.Stmt{}, multiByTable: map[string][]sizedStmt{}}
 	for table, cols := range map[string][]string{
 		"subscribers": subscriberCols, "subscriptions": subscriptionCols,
 		"consent_events": consentCols, "deliveries": deliveryCols,
@@ -63,6 +84,14 @@ func prepareHot(ctx context.Context, w *gorm.DB) (*hotStmts, error) {
 		if h.byTable[table], err = db.PrepareContext(ctx, insertSQL(table, cols)); err != nil {
 			h.close()
 			return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
+		}
+		for _, n := range multiRows {
+			st, err := db.PrepareContext(ctx, insertRowsSQL(table, cols, n))
+			if err != nil {
+				h.close()
+				return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
+			}
+			h.multiByTable[table] = append(h.multiByTable[table], sizedStmt{rows: n, stmt: st})
 		}
 	}
 	if h.subscriberByKey, err = db.PrepareContext(ctx, "SELECT id, "+strings.Join(subscriberCols, ", ")+
@@ -88,6 +117,11 @@ func (h *hotStmts) close() error {
 			_ = st.Close()
 		}
 	}
+	for _, list := range h.multiByTable {
+		for _, st := range list {
+			_ = st.stmt.Close()
+		}
+	}
 	for _, st := range []*sql.Stmt{h.subscriberByKey, h.suppression, h.probe} {
 		if st != nil {
 			_ = st.Close()
@@ -102,13 +136,17 @@ var subscriptionCols = []string{"subscriber_id", "section_id", "frequency", "cre
 // the connection's prepared one when there is one.
 func (s *Store) prepareInsert(ctx context.Context, tx *sql.Tx, table string, cols []string) (*rowInserter, error) {
 	if s.hot != nil && s.hot.byTable[table] != nil {
-		return &rowInserter{stmt: tx.StmtContext(ctx, s.hot.byTable[table])}, nil
+		r := &rowInserter{one: tx.StmtContext(ctx, s.hot.byTable[table])}
+		for _, st := range s.hot.multiByTable[table] {
+			r.many = append(r.many, sizedStmt{rows: st.rows, stmt: tx.StmtContext(ctx, st.stmt)})
+		}
+		return r, nil
 	}
 	stmt, err := tx.PrepareContext(ctx, insertSQL(table, cols))
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
 	}
-	return &rowInserter{stmt: stmt}, nil
+	return &rowInserter{one: stmt}, nil
 }
 
 // lockSubscribersSQLite looks subscribers up one by one with the prepared
@@ -175,15 +213,51 @@ func (s *Store) suppressionsSQLite(ctx context.Context, tx *sql.Tx, byHash map[s
 	return nil
 }
 
-func (r *rowInserter) insert(ctx context.Context, args ...any) (int64, error) {
-	res, err := r.stmt.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, err
+// insertAll inserts n rows: row appends row i's values to args, and id
+// receives each row's id. A multi-row INSERT gives the id of its last row;
+// SQLite numbers the rows of one statement consecutively (one writer, no
+// triggers), so the others are the ids before it.
+func (r *rowInserter) insertAll(ctx context.Context, n int, row func(i int, args []any) []any, id func(i int, id int64)) error {
+	i := 0
+	for _, st := range r.many {
+		for ; n-i >= st.rows; i += st.rows {
+			r.args = r.args[:0]
+			for j := range st.rows {
+				r.args = row(i+j, r.args)
+			}
+			res, err := st.stmt.ExecContext(ctx, r.args...)
+			if err != nil {
+				return err
+			}
+			last, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			for j := range st.rows {
+				id(i+j, last-int64(st.rows-1-j))
+			}
+		}
 	}
-	return res.LastInsertId()
+	for ; i < n; i++ {
+		res, err := r.one.ExecContext(ctx, row(i, r.args[:0])...)
+		if err != nil {
+			return err
+		}
+		last, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		id(i, last)
+	}
+	return nil
 }
 
-func (r *rowInserter) close() { _ = r.stmt.Close() }
+func (r *rowInserter) close() {
+	_ = r.one.Close()
+	for _, st := range r.many {
+		_ = st.stmt.Close()
+	}
+}
 
 var subscriberCols = []string{"email", "email_norm", "status", "source", "locale", "created_at", "updated_at",
 	"confirmed_at", "unsubscribed_at", "last_confirm_sent_at", "confirm_day_start", "confirm_day_count", "last_notice_sent_at"}
@@ -201,15 +275,17 @@ func (s *Store) insertSubscribersSQLite(ctx context.Context, tx *sql.Tx, subs []
 		if sub.UpdatedAt.IsZero() {
 			sub.UpdatedAt = sub.CreatedAt
 		}
-		id, err := ins.insert(ctx, sub.Email, sub.EmailNorm, sub.Status, sub.Source, sub.Locale, sub.CreatedAt, sub.UpdatedAt,
+	}
+	err = ins.insertAll(ctx, len(subs), func(i int, a []any) []any {
+		sub := subs[i]
+		return append(a, sub.Email, sub.EmailNorm, sub.Status, sub.Source, sub.Locale, sub.CreatedAt, sub.UpdatedAt,
 			sub.ConfirmedAt, sub.UnsubscribedAt, sub.LastConfirmSentAt, sub.ConfirmDayStart, sub.ConfirmDayCount, sub.LastNoticeSentAt)
-		if err != nil {
-			if strings.Contains(err.Error(), "UNIQUE constraint failed") {
-				return fmt.Errorf("create subscribers: %w", gorm.ErrDuplicatedKey)
-			}
-			return fmt.Errorf("create subscribers: %w", err)
+	}, func(i int, id int64) { subs[i].ID = id })
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+			return fmt.Errorf("create subscribers: %w", gorm.ErrDuplicatedKey)
 		}
-		sub.ID = id
+		return fmt.Errorf("create subscribers: %w", err)
 	}
 	return nil
 }
@@ -224,11 +300,13 @@ func (s *Store) insertSubscriptionsSQLite(ctx context.Context, tx *sql.Tx, rows 
 		if r.CreatedAt.IsZero() {
 			r.CreatedAt = s.w.NowFunc()
 		}
-		id, err := ins.insert(ctx, r.SubscriberID, r.SectionID, r.Frequency, r.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("insert subscriptions: %w", err)
-		}
-		r.ID = id
+	}
+	err = ins.insertAll(ctx, len(rows), func(i int, a []any) []any {
+		r := rows[i]
+		return append(a, r.SubscriberID, r.SectionID, r.Frequency, r.CreatedAt)
+	}, func(i int, id int64) { rows[i].ID = id })
+	if err != nil {
+		return fmt.Errorf("insert subscriptions: %w", err)
 	}
 	return nil
 }
@@ -242,13 +320,13 @@ func (s *Store) insertConsentSQLite(ctx context.Context, tx *sql.Tx, events []*C
 		return err
 	}
 	defer ins.close()
-	for _, e := range events {
-		id, err := ins.insert(ctx, e.SubscriberID, e.Kind, e.At, e.IP, e.UserAgent, e.SourceURL, e.Form, e.ConsentText,
+	err = ins.insertAll(ctx, len(events), func(i int, a []any) []any {
+		e := events[i]
+		return append(a, e.SubscriberID, e.Kind, e.At, e.IP, e.UserAgent, e.SourceURL, e.Form, e.ConsentText,
 			e.PolicyVersion, e.Sections, e.MessageID, e.PersonalDigest, e.PrevHash, e.Hash)
-		if err != nil {
-			return fmt.Errorf("append consent events: %w", err)
-		}
-		e.ID = id
+	}, func(i int, id int64) { events[i].ID = id })
+	if err != nil {
+		return fmt.Errorf("append consent events: %w", err)
 	}
 	return nil
 }
@@ -266,15 +344,17 @@ func (s *Store) insertDeliveriesSQLite(ctx context.Context, tx *sql.Tx, ds []*De
 		if d.CreatedAt.IsZero() {
 			d.CreatedAt = s.w.NowFunc()
 		}
-		id, err := ins.insert(ctx, d.Kind, d.SubscriberID, d.DigestID, d.ToAddress, d.Status, d.NextAttemptAt, d.Attempts,
+	}
+	err = ins.insertAll(ctx, len(ds), func(i int, a []any) []any {
+		d := ds[i]
+		return append(a, d.Kind, d.SubscriberID, d.DigestID, d.ToAddress, d.Status, d.NextAttemptAt, d.Attempts,
 			d.LeaseUntil, d.LastError, d.MessageID, d.Data, d.CreatedAt, d.SentAt)
-		if err != nil {
-			if strings.Contains(err.Error(), "UNIQUE constraint failed") {
-				return fmt.Errorf("create deliveries: %w", gorm.ErrDuplicatedKey)
-			}
-			return fmt.Errorf("create deliveries: %w", err)
+	}, func(i int, id int64) { ds[i].ID = id })
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+			return fmt.Errorf("create deliveries: %w", gorm.ErrDuplicatedKey)
 		}
-		d.ID = id
+		return fmt.Errorf("create deliveries: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -157,6 +158,58 @@ func TestSignupState(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestBatchInsertIDs: rows inserted in one transaction get the ids the
+// database gave them, in batches that mix multi-row and single-row
+// statements, also after the highest ids were deleted (AUTOINCREMENT
+// never reuses them).
+func TestBatchInsertIDs(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dsn string, s *models.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		mk := func(prefix string, n int) []*models.Subscriber {
+			var subs []*models.Subscriber
+			for i := range n {
+				norm := fmt.Sprintf("%s%d@example.com", prefix, i)
+				subs = append(subs, &models.Subscriber{Email: norm, EmailNorm: norm, Status: models.StatusPending, CreatedAt: now, UpdatedAt: now})
+			}
+			return subs
+		}
+		gone := mk("gone", 5)
+		if err := s.CreateSubscribers(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		testdb.Exec(t, dsn, "DELETE FROM subscribers WHERE id > ?", gone[1].ID)
+		for _, n := range []int{1, 3, 4, 5, 16, 21, 37} {
+			subs := mk(fmt.Sprintf("b%d.", n), n)
+			var ds []*models.Delivery
+			err := s.Tx(ctx, func(tx *models.Store) error {
+				if err := tx.CreateSubscribers(ctx, subs); err != nil {
+					return err
+				}
+				for i, sub := range subs {
+					id := sub.ID
+					ds = append(ds, &models.Delivery{Kind: models.KindConfirmation, SubscriberID: &id, Status: models.DeliveryPending,
+						NextAttemptAt: now, MessageID: fmt.Sprintf("m%d.%d@example.com", n, i)})
+				}
+				return tx.CreateDeliveries(ctx, ds)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, sub := range subs {
+				got, err := s.SubscriberByEmail(ctx, sub.EmailNorm)
+				if err != nil || got.ID != sub.ID || sub.ID <= gone[4].ID {
+					t.Fatalf("batch of %d, row %d: id %d, stored as %+v (%v)", n, i, sub.ID, got, err)
+				}
+				d, err := s.DeliveryByID(ctx, ds[i].ID)
+				if err != nil || d.MessageID != ds[i].MessageID || *d.SubscriberID != sub.ID {
+					t.Fatalf("batch of %d, delivery %d: id %d holds %+v (%v)", n, i, ds[i].ID, d, err)
+				}
+			}
 		}
 	})
 }
