@@ -28,11 +28,11 @@ func (s *Store) sqlTx() *sql.Tx {
 }
 
 // rowInserter inserts rows with prepared statements: as many rows at a
-// time as its multi-row statements take, then one by one.
+// time as its widest statement takes, then with the narrower ones down to
+// one row.
 type rowInserter struct {
-	one  *sql.Stmt
-	many []sizedStmt // most rows first
-	args []any
+	stmts []sizedStmt // most rows first, the last of one row
+	args  []any
 }
 
 // sizedStmt is an INSERT of rows rows at once.
@@ -41,12 +41,11 @@ type sizedStmt struct {
 	stmt *sql.Stmt
 }
 
-// multiRows are the sizes of the multi-row INSERTs prepared for the hot
-// tables: one statement for 16 or 4 rows spares SQLite and database/sql
-// the per-statement work (and the AUTOINCREMENT bookkeeping) of each row.
-var multiRows = []int{16, 4}
-
-func insertSQL(table string, cols []string) string { return insertRowsSQL(table, cols, 1) }
+// insertRows are the sizes of the INSERTs prepared for the hot tables,
+// widest first: one statement for 16 or 4 rows spares SQLite and
+// database/sql the per-statement work (and the AUTOINCREMENT bookkeeping)
+// of each row.
+var insertRows = []int{16, 4, 1}
 
 // insertRowsSQL is an INSERT of rows rows into table.
 func insertRowsSQL(table string, cols []string, rows int) string {
@@ -60,8 +59,7 @@ func insertRowsSQL(table string, cols []string, rows int) string {
 // transaction could only wait for itself). Transactions use them through
 // Tx.StmtContext, which reuses the connection's prepared statement.
 type hotStmts struct {
-	byTable         map[string]*sql.Stmt
-	multiByTable    map[string][]sizedStmt
+	inserts         map[string][]sizedStmt // by table, sized as insertRows
 	subscriberByKey *sql.Stmt
 	suppression     *sql.Stmt
 	// probe answers, for one address, its subscriber's id and its
@@ -76,22 +74,18 @@ func prepareHot(ctx context.Context, w *gorm.DB) (*hotStmts, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hotStmts{byTable: map[string]*sql.Stmt{}, multiByTable: map[string][]sizedStmt{}}
+	h := &hotStmts{inserts: map[string][]sizedStmt{}}
 	for table, cols := range map[string][]string{
 		"subscribers": subscriberCols, "subscriptions": subscriptionCols,
 		"consent_events": consentCols, "deliveries": deliveryCols,
 	} {
-		if h.byTable[table], err = db.PrepareContext(ctx, insertSQL(table, cols)); err != nil {
-			h.close()
-			return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
-		}
-		for _, n := range multiRows {
+		for _, n := range insertRows {
 			st, err := db.PrepareContext(ctx, insertRowsSQL(table, cols, n))
 			if err != nil {
 				h.close()
 				return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
 			}
-			h.multiByTable[table] = append(h.multiByTable[table], sizedStmt{rows: n, stmt: st})
+			h.inserts[table] = append(h.inserts[table], sizedStmt{rows: n, stmt: st})
 		}
 	}
 	if h.subscriberByKey, err = db.PrepareContext(ctx, "SELECT id, "+strings.Join(subscriberCols, ", ")+
@@ -112,12 +106,7 @@ func prepareHot(ctx context.Context, w *gorm.DB) (*hotStmts, error) {
 }
 
 func (h *hotStmts) close() error {
-	for _, st := range h.byTable {
-		if st != nil {
-			_ = st.Close()
-		}
-	}
-	for _, list := range h.multiByTable {
+	for _, list := range h.inserts {
 		for _, st := range list {
 			_ = st.stmt.Close()
 		}
@@ -135,18 +124,18 @@ var subscriptionCols = []string{"subscriber_id", "section_id", "frequency", "cre
 // prepareInsert returns the table's insert statement for this transaction:
 // the connection's prepared one when there is one.
 func (s *Store) prepareInsert(ctx context.Context, tx *sql.Tx, table string, cols []string) (*rowInserter, error) {
-	if s.hot != nil && s.hot.byTable[table] != nil {
-		r := &rowInserter{one: tx.StmtContext(ctx, s.hot.byTable[table])}
-		for _, st := range s.hot.multiByTable[table] {
-			r.many = append(r.many, sizedStmt{rows: st.rows, stmt: tx.StmtContext(ctx, st.stmt)})
+	if s.hot != nil && s.hot.inserts[table] != nil {
+		r := &rowInserter{}
+		for _, st := range s.hot.inserts[table] {
+			r.stmts = append(r.stmts, sizedStmt{rows: st.rows, stmt: tx.StmtContext(ctx, st.stmt)})
 		}
 		return r, nil
 	}
-	stmt, err := tx.PrepareContext(ctx, insertSQL(table, cols))
+	stmt, err := tx.PrepareContext(ctx, insertRowsSQL(table, cols, 1))
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert into %s: %w", table, err)
 	}
-	return &rowInserter{one: stmt}, nil
+	return &rowInserter{stmts: []sizedStmt{{rows: 1, stmt: stmt}}}, nil
 }
 
 // lockSubscribersSQLite looks subscribers up one by one with the prepared
@@ -219,7 +208,7 @@ func (s *Store) suppressionsSQLite(ctx context.Context, tx *sql.Tx, byHash map[s
 // triggers), so the others are the ids before it.
 func (r *rowInserter) insertAll(ctx context.Context, n int, row func(i int, args []any) []any, id func(i int, id int64)) error {
 	i := 0
-	for _, st := range r.many {
+	for _, st := range r.stmts {
 		for ; n-i >= st.rows; i += st.rows {
 			r.args = r.args[:0]
 			for j := range st.rows {
@@ -238,23 +227,11 @@ func (r *rowInserter) insertAll(ctx context.Context, n int, row func(i int, args
 			}
 		}
 	}
-	for ; i < n; i++ {
-		res, err := r.one.ExecContext(ctx, row(i, r.args[:0])...)
-		if err != nil {
-			return err
-		}
-		last, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		id(i, last)
-	}
 	return nil
 }
 
 func (r *rowInserter) close() {
-	_ = r.one.Close()
-	for _, st := range r.many {
+	for _, st := range r.stmts {
 		_ = st.stmt.Close()
 	}
 }
